@@ -1,0 +1,47 @@
+namespace Conversations.Grains.Abstractions.Agents;
+
+/// <summary>A named agent configuration: what the model is told, which model and tools it uses, and its limits.</summary>
+public sealed record AgentDefinition(string Name)
+{
+    public const string DefaultName = "default";
+
+    public string Instructions { get; init; } = "You are a helpful assistant. Use the tools when they help.";
+
+    /// <summary>The model name; null for the configured default model.</summary>
+    public string? Model { get; init; }
+
+    /// <summary>Names of the tools the agent may call; null for every registered tool.</summary>
+    public IReadOnlyList<string>? Tools { get; init; }
+
+    /// <summary>How many tool calls of one model turn run at once.</summary>
+    public int MaxParallelTools { get; init; } = 4;
+
+    /// <summary>How long one tool call may take before it fails.</summary>
+    public TimeSpan ToolTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How many model calls one run may make.</summary>
+    public int MaxDepth { get; init; } = 8;
+
+    /// <summary><see cref="MultitaskStrategies"/>: what a second message does while a run is active.</summary>
+    public string MultitaskStrategy { get; init; } = MultitaskStrategies.Reject;
+
+    public double? Temperature { get; init; }
+    public int? MaxTokens { get; init; }
+}
+
+public static class MultitaskStrategies
+{
+    public const string Reject = "reject";
+    public const string Enqueue = "enqueue";
+    public const string Interrupt = "interrupt";
+}
+
+/// <summary>Looks agents up by name.</summary>
+public interface IAgentCatalog
+{
+    /// <summary>The agent with this name, or null.</summary>
+    ValueTask<AgentDefinition?> GetAsync(string name, CancellationToken cancellationToken = default);
+
+    /// <summary>Every agent.</summary>
+    ValueTask<IReadOnlyList<AgentDefinition>> ListAsync(CancellationToken cancellationToken = default);
+}

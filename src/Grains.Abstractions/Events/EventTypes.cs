@@ -1,0 +1,37 @@
+namespace Conversations.Grains.Abstractions.Events;
+
+/// <summary>The wire names of the native events.</summary>
+public static class EventTypes
+{
+    public const string RunStarted = "run.started";
+    public const string MessageStarted = "message.started";
+    public const string TextDelta = "text.delta";
+    public const string ToolCallStarted = "tool_call.started";
+    public const string ToolCallArgumentsDelta = "tool_call.arguments.delta";
+    public const string ToolCallCompleted = "tool_call.completed";
+    public const string ToolCallFailed = "tool_call.failed";
+    public const string AgentStatus = "agent.status";
+    public const string MessageCompleted = "message.completed";
+    public const string RunCompleted = "run.completed";
+    public const string RunFailed = "run.failed";
+    public const string RunCancelled = "run.cancelled";
+}
+
+/// <summary>The statuses of <see cref="AgentStatusChanged"/>, as seed 004 names them.</summary>
+public static class AgentStatuses
+{
+    public const string StartingGeneration = "starting_generation";
+    public const string ToolCallDetected = "tool_call_detected";
+    public const string ToolsExecuted = "tools_executed";
+    public const string MaxDepthReached = "max_depth_reached";
+    public const string ContinuingGeneration = "continuing_generation";
+}
+
+/// <summary>Codes of <see cref="Threads.RunError"/>.</summary>
+public static class RunErrorCodes
+{
+    public const string ModelUnavailable = "model_unavailable";
+    public const string ModelError = "model_error";
+    public const string Interrupted = "interrupted";
+    public const string Internal = "internal_error";
+}

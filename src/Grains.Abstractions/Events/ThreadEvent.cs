@@ -1,0 +1,161 @@
+using System.Text.Json.Serialization;
+using Conversations.Grains.Abstractions.Threads;
+
+namespace Conversations.Grains.Abstractions.Events;
+
+/// <summary>
+/// One entry of a thread's stream. Every event carries the thread, the run it belongs to, its per-thread
+/// <see cref="Sequence"/> (the SSE <c>id:</c>) and the time it was appended. The wire name of each kind is
+/// in <see cref="EventTypes"/>; serialized through the base type, the JSON carries it as <c>type</c>.
+/// </summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "type", UnknownDerivedTypeHandling = JsonUnknownDerivedTypeHandling.FailSerialization)]
+[JsonDerivedType(typeof(RunStarted), EventTypes.RunStarted)]
+[JsonDerivedType(typeof(MessageStarted), EventTypes.MessageStarted)]
+[JsonDerivedType(typeof(TextDelta), EventTypes.TextDelta)]
+[JsonDerivedType(typeof(ToolCallStarted), EventTypes.ToolCallStarted)]
+[JsonDerivedType(typeof(ToolCallArgumentsDelta), EventTypes.ToolCallArgumentsDelta)]
+[JsonDerivedType(typeof(ToolCallCompleted), EventTypes.ToolCallCompleted)]
+[JsonDerivedType(typeof(ToolCallFailed), EventTypes.ToolCallFailed)]
+[JsonDerivedType(typeof(AgentStatusChanged), EventTypes.AgentStatus)]
+[JsonDerivedType(typeof(MessageCompleted), EventTypes.MessageCompleted)]
+[JsonDerivedType(typeof(RunCompleted), EventTypes.RunCompleted)]
+[JsonDerivedType(typeof(RunFailed), EventTypes.RunFailed)]
+[JsonDerivedType(typeof(RunCancelled), EventTypes.RunCancelled)]
+public abstract record ThreadEvent
+{
+    /// <summary>Per-thread sequence number, assigned by the thread stream when the event is appended (1, 2, 3, …).</summary>
+    public long Sequence { get; init; }
+
+    /// <summary>The thread this event belongs to.</summary>
+    public required string ThreadId { get; init; }
+
+    /// <summary>The run this event belongs to.</summary>
+    public required string RunId { get; init; }
+
+    /// <summary>When the stream appended the event.</summary>
+    public DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>The wire name of this event (<c>text.delta</c>, <c>run.completed</c>, …).</summary>
+    [JsonIgnore]
+    public abstract string Type { get; }
+
+    /// <summary>True for the events that end a run: completed, failed or cancelled.</summary>
+    [JsonIgnore]
+    public virtual bool IsTerminal => false;
+}
+
+/// <summary>A run began for a new user message.</summary>
+public sealed record RunStarted : ThreadEvent
+{
+    public required string UserMessageId { get; init; }
+    public required string Agent { get; init; }
+    public required string Model { get; init; }
+    public override string Type => EventTypes.RunStarted;
+}
+
+/// <summary>The model began an assistant message.</summary>
+public sealed record MessageStarted : ThreadEvent
+{
+    public required string MessageId { get; init; }
+    public string Role { get; init; } = MessageRoles.Assistant;
+    public override string Type => EventTypes.MessageStarted;
+}
+
+/// <summary>A piece of assistant text. The concatenation of a message's deltas equals its stored content.</summary>
+public sealed record TextDelta : ThreadEvent
+{
+    public required string MessageId { get; init; }
+    public required string Text { get; init; }
+    public override string Type => EventTypes.TextDelta;
+}
+
+/// <summary>The model began a tool call; <see cref="Index"/> is its position within the model turn.</summary>
+public sealed record ToolCallStarted : ThreadEvent
+{
+    public required string MessageId { get; init; }
+    public required string CallId { get; init; }
+    public required string Name { get; init; }
+    public required int Index { get; init; }
+    public override string Type => EventTypes.ToolCallStarted;
+}
+
+/// <summary>A piece of a tool call's JSON arguments, as the model streams them.</summary>
+public sealed record ToolCallArgumentsDelta : ThreadEvent
+{
+    public required string CallId { get; init; }
+    public required int Index { get; init; }
+    public required string Delta { get; init; }
+    public override string Type => EventTypes.ToolCallArgumentsDelta;
+}
+
+/// <summary>A tool ran and returned a result.</summary>
+public sealed record ToolCallCompleted : ThreadEvent
+{
+    public required string CallId { get; init; }
+    public required string Name { get; init; }
+    public required string Arguments { get; init; }
+    public required string Result { get; init; }
+    public required long DurationMs { get; init; }
+    public override string Type => EventTypes.ToolCallCompleted;
+}
+
+/// <summary>A tool threw, timed out or was unknown; the error also went back to the model as the tool result.</summary>
+public sealed record ToolCallFailed : ThreadEvent
+{
+    public required string CallId { get; init; }
+    public required string Name { get; init; }
+    public required string Arguments { get; init; }
+    public required string Error { get; init; }
+    public required long DurationMs { get; init; }
+    public override string Type => EventTypes.ToolCallFailed;
+}
+
+/// <summary>A step of the agent loop (<see cref="AgentStatuses"/>), with free-form details.</summary>
+public sealed record AgentStatusChanged : ThreadEvent
+{
+    public required string Status { get; init; }
+    public IReadOnlyDictionary<string, object?>? Details { get; init; }
+    public override string Type => EventTypes.AgentStatus;
+}
+
+/// <summary>An assistant message ended: its whole content, its tool calls, why it ended and what it used.</summary>
+public sealed record MessageCompleted : ThreadEvent
+{
+    public required string MessageId { get; init; }
+    public string Role { get; init; } = MessageRoles.Assistant;
+    public required string Content { get; init; }
+    public IReadOnlyList<ToolCallInfo> ToolCalls { get; init; } = [];
+    public required string FinishReason { get; init; }
+    public Usage? Usage { get; init; }
+    /// <summary><see cref="MessageStatuses"/>: completed, or incomplete/cancelled when the run ended early.</summary>
+    public string Status { get; init; } = MessageStatuses.Completed;
+    public override string Type => EventTypes.MessageCompleted;
+}
+
+/// <summary>The run ended normally: the model stopped or the depth limit was reached.</summary>
+public sealed record RunCompleted : ThreadEvent
+{
+    /// <summary><c>stop</c>, <c>length</c> or <c>max_depth</c>.</summary>
+    public required string StopReason { get; init; }
+    public Usage? Usage { get; init; }
+    public override string Type => EventTypes.RunCompleted;
+    public override bool IsTerminal => true;
+}
+
+/// <summary>The run failed; every subscriber sees why.</summary>
+public sealed record RunFailed : ThreadEvent
+{
+    public required RunError Error { get; init; }
+    public Usage? Usage { get; init; }
+    public override string Type => EventTypes.RunFailed;
+    public override bool IsTerminal => true;
+}
+
+/// <summary>The run was cancelled; partial output is kept and marked cancelled.</summary>
+public sealed record RunCancelled : ThreadEvent
+{
+    public string? Reason { get; init; }
+    public Usage? Usage { get; init; }
+    public override string Type => EventTypes.RunCancelled;
+    public override bool IsTerminal => true;
+}
