@@ -1,6 +1,15 @@
+using Conversations.Gateway;
+using Conversations.Gateway.Health;
+using Conversations.Gateway.Threads;
+
 var builder = WebApplication.CreateBuilder(args);
+builder.AddGatewayDefaults();
+builder.AddEmbeddedSilo();
+
 var app = builder.Build();
-app.MapGet("/health", () => TypedResults.Ok(new { status = "ok" }));
+app.UseGatewayDefaults();
+app.MapHealthApi();
+app.MapThreadsApi();
 app.Run();
 
 /// <summary>Entry point, public for WebApplicationFactory-based tests.</summary>

@@ -1,0 +1,41 @@
+using System.Text.Json;
+using Conversations.Gateway.Errors;
+using Conversations.Gateway.Streaming;
+using Conversations.Grains.Abstractions.Serialization;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.AspNetCore.Routing;
+
+namespace Conversations.Gateway;
+
+/// <summary>The gateway's service and pipeline defaults.</summary>
+public static class GatewayDefaults
+{
+    public static IHostApplicationBuilder AddGatewayDefaults(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
+        builder.Services.AddOpenApi();
+        builder.Services.Configure<JsonOptions>(o => CopyContractJson(o.SerializerOptions));
+        // Bad bodies reach the exception handler, which names the field, in every environment.
+        builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        builder.Services.AddOptions<StreamingOptions>()
+            .BindConfiguration(StreamingOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        return builder;
+    }
+
+    public static WebApplication UseGatewayDefaults(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.MapOpenApi();
+        return app;
+    }
+
+    private static void CopyContractJson(JsonSerializerOptions target)
+    {
+        target.PropertyNamingPolicy = ContractJson.Options.PropertyNamingPolicy;
+        target.DefaultIgnoreCondition = ContractJson.Options.DefaultIgnoreCondition;
+    }
+}

@@ -1,0 +1,46 @@
+using Conversations.Grains.Abstractions.Threads;
+
+namespace Conversations.Gateway.Threads;
+
+/// <summary>Body of <c>POST /threads</c>.</summary>
+/// <param name="ThreadId">A client-chosen id; a new id is generated when absent.</param>
+/// <param name="Metadata">Up to 16 string pairs.</param>
+/// <param name="Messages">Initial messages (roles user, assistant or system).</param>
+public sealed record CreateThreadRequest(string? ThreadId, Dictionary<string, string>? Metadata, List<MessageInput>? Messages);
+
+/// <summary>A message given by the client.</summary>
+public sealed record MessageInput(string? Role, string? Content);
+
+/// <summary>Body of <c>POST /threads/{id}/messages</c>.</summary>
+/// <param name="Content">The user message.</param>
+/// <param name="Stream">True: an SSE stream of the run's events. False (default): the final result as JSON.</param>
+/// <param name="Agent">The agent to run; <c>default</c> when absent.</param>
+public sealed record SendMessageRequest(string? Content, bool? Stream, string? Agent);
+
+/// <summary>A page of messages.</summary>
+public sealed record MessageListResponse(IReadOnlyList<ThreadMessage> Data, string? FirstId, string? LastId, bool HasMore);
+
+/// <summary>The result of a run, for <c>"stream": false</c>.</summary>
+/// <param name="RunId">The run.</param>
+/// <param name="ThreadId">The thread.</param>
+/// <param name="Status"><c>completed</c>, <c>failed</c> or <c>cancelled</c>.</param>
+/// <param name="Message">The last assistant message of the run.</param>
+/// <param name="ToolCalls">Every tool call of the run with its result or error.</param>
+/// <param name="Usage">Tokens used by every model call of the run.</param>
+/// <param name="Error">Why the run failed.</param>
+/// <param name="StopReason">Why a completed run stopped (<c>stop</c>, <c>length</c>, <c>max_depth</c>).</param>
+public sealed record RunResultResponse(
+    string RunId,
+    string ThreadId,
+    string Status,
+    RunMessage? Message,
+    IReadOnlyList<RunToolCall> ToolCalls,
+    Usage? Usage,
+    RunError? Error,
+    string? StopReason);
+
+/// <summary>An assistant message as a run result reports it.</summary>
+public sealed record RunMessage(string Id, string Role, string Content, string FinishReason, string Status);
+
+/// <summary>A tool call as a run result reports it.</summary>
+public sealed record RunToolCall(string Id, string Name, string Arguments, string? Result, string? Error, long DurationMs);

@@ -1,0 +1,275 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Conversations.Gateway.Streaming;
+using Conversations.Grains;
+using Conversations.Grains.Abstractions.Events;
+using Conversations.Grains.Abstractions.Runtime;
+using Conversations.Grains.Abstractions.Threads;
+using Conversations.Silo.Streams;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+
+namespace Conversations.Gateway.Threads;
+
+/// <summary>The native thread API: threads, messages, runs and the thread event stream.</summary>
+public static partial class ThreadsApi
+{
+    public const int MaxMessageLength = 100_000;
+    public const int MaxInitialMessages = 100;
+    public const int MaxMetadataPairs = 16;
+
+    public static IEndpointRouteBuilder MapThreadsApi(this IEndpointRouteBuilder app)
+    {
+        var threads = app.MapGroup("/threads").WithTags("Threads");
+        threads.MapPost("/", CreateThreadAsync).WithName("CreateThread").WithSummary("Create a thread, optionally with metadata and initial messages.");
+        threads.MapGet("/{threadId}", GetThreadAsync).WithName("GetThread").WithSummary("Get a thread.");
+        threads.MapGet("/{threadId}/messages", ListMessagesAsync).WithName("ListMessages").WithSummary("List a thread's messages in chronological order, paged.");
+        threads.MapPost("/{threadId}/messages", SendMessageAsync).WithName("SendMessage")
+            .WithSummary("Send a user message and run the agent: an SSE stream of the run's events with \"stream\": true, the final result as JSON otherwise.");
+        threads.MapGet("/{threadId}/events", StreamEventsAsync).WithName("StreamThreadEvents")
+            .WithSummary("Join the thread's event stream live; Last-Event-ID (or ?after=N) resumes after that sequence.");
+        threads.MapGet("/{threadId}/runs/{runId}", GetRunAsync).WithName("GetRun").WithSummary("Get a run.");
+        threads.MapPost("/{threadId}/runs/{runId}/cancel", CancelRunAsync).WithName("CancelRun").WithSummary("Cancel a run (idempotent).");
+        return app;
+    }
+
+    private static async Task<Results<Created<ThreadSnapshot>, ValidationProblem, ProblemHttpResult>> CreateThreadAsync(
+        CreateThreadRequest? request, IGrainFactory grains, CancellationToken cancellationToken)
+    {
+        request ??= new CreateThreadRequest(null, null, null);
+        var errors = new Dictionary<string, string[]>();
+        if (request.ThreadId is not null && !ThreadIdPattern().IsMatch(request.ThreadId))
+        {
+            errors["threadId"] = ["threadId must be 1-128 characters: letters, digits, '_', '-', '.' or ':'."];
+        }
+
+        ValidateMetadata(request.Metadata, errors);
+        var messages = new List<NewMessage>();
+        if (request.Messages is { Count: > MaxInitialMessages })
+        {
+            errors["messages"] = [$"At most {MaxInitialMessages} initial messages are allowed."];
+        }
+
+        for (var i = 0; i < (request.Messages?.Count ?? 0); i++)
+        {
+            var message = request.Messages![i];
+            if (message is null)
+            {
+                errors[$"messages[{i}]"] = ["A message is required."];
+                continue;
+            }
+
+            if (message.Role is not (MessageRoles.User or MessageRoles.Assistant or MessageRoles.System))
+            {
+                errors[$"messages[{i}].role"] = ["role must be 'user', 'assistant' or 'system'."];
+            }
+
+            ValidateContent(message.Content, $"messages[{i}].content", errors);
+            if (message.Role is not null && message.Content is not null)
+            {
+                messages.Add(new NewMessage(message.Role, message.Content));
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        var threadId = request.ThreadId ?? Ids.NewThreadId();
+        var created = await grains.GetGrain<IThreadGrain>(threadId).CreateAsync(
+            new CreateThread { Metadata = request.Metadata, Messages = messages }, cancellationToken);
+        return created is null
+            ? TypedResults.Problem($"A thread with id '{threadId}' already exists.", statusCode: StatusCodes.Status409Conflict, title: "Thread exists")
+            : TypedResults.Created($"/threads/{Uri.EscapeDataString(threadId)}", created);
+    }
+
+    private static async Task<Results<Ok<ThreadSnapshot>, NotFound<ProblemDetails>>> GetThreadAsync(
+        string threadId, IGrainFactory grains, CancellationToken cancellationToken)
+    {
+        var thread = await grains.GetGrain<IThreadGrain>(threadId).GetAsync(cancellationToken);
+        return thread is null ? ThreadNotFound(threadId) : TypedResults.Ok(thread);
+    }
+
+    private static async Task<Results<Ok<MessageListResponse>, NotFound<ProblemDetails>, ValidationProblem>> ListMessagesAsync(
+        string threadId, IGrainFactory grains, CancellationToken cancellationToken, int? limit = null, string? after = null)
+    {
+        if (limit is < 1 or > 100)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["limit must be between 1 and 100."] });
+        }
+
+        var page = await grains.GetGrain<IThreadGrain>(threadId).GetMessagesAsync(new MessagePageRequest(after, limit ?? 20), cancellationToken);
+        return page is null
+            ? ThreadNotFound(threadId)
+            : TypedResults.Ok(new MessageListResponse(page.Data, page.FirstId, page.LastId, page.HasMore));
+    }
+
+    private static async Task<IResult> SendMessageAsync(
+        string threadId, SendMessageRequest? request, [AsParameters] ThreadServicesParameters services, CancellationToken cancellationToken)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (request is null)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["content"] = ["A JSON body with 'content' is required."] });
+        }
+
+        ValidateContent(request.Content, "content", errors);
+        if (request.Agent is { Length: 0 or > 128 })
+        {
+            errors["agent"] = ["agent must be 1-128 characters."];
+        }
+
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        var result = await services.Grains.GetGrain<IThreadGrain>(threadId)
+            .SendMessageAsync(new SendMessage(request.Content!) { Agent = request.Agent }, cancellationToken);
+        switch (result)
+        {
+            case SendMessageResult.ThreadNotFound:
+                return ThreadNotFound(threadId);
+            case SendMessageResult.AgentNotFound notFound:
+                return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["agent"] = [$"No agent is named '{notFound.Agent}'."] });
+            case SendMessageResult.Rejected rejected:
+                return TypedResults.Problem(
+                    $"Run '{rejected.ActiveRunId}' is still active on this thread; wait for it to end or cancel it.",
+                    statusCode: StatusCodes.Status409Conflict,
+                    title: "A run is active",
+                    extensions: new Dictionary<string, object?> { ["activeRunId"] = rejected.ActiveRunId });
+        }
+
+        var accepted = (SendMessageResult.Accepted)result;
+        var runEvents = services.Events.SubscribeAsync(threadId, accepted.StartSequence - 1, CancellationToken.None);
+        if (request.Stream == true)
+        {
+            // The response ends with the run; the run does not end with the response.
+            var items = runEvents.UntilRunEnds(accepted.RunId).ToSseItems();
+            return new ServerSentEventsStream(items, services.Streaming.Value.HeartbeatInterval);
+        }
+
+        return TypedResults.Ok(await RunResults.CollectAsync(threadId, accepted.RunId, runEvents, cancellationToken));
+    }
+
+    private static async Task<IResult> StreamEventsAsync(
+        string threadId, HttpRequest httpRequest, [AsParameters] ThreadServicesParameters services, CancellationToken cancellationToken, string? after = null)
+    {
+        var cursor = after ?? httpRequest.Headers["Last-Event-ID"].ToString();
+        long afterSequence = 0;
+        if (!string.IsNullOrEmpty(cursor) && (!long.TryParse(cursor, NumberStyles.None, CultureInfo.InvariantCulture, out afterSequence)))
+        {
+            var field = after is not null ? "after" : "Last-Event-ID";
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [$"{field} must be a non-negative event sequence number."] });
+        }
+
+        var thread = await services.Grains.GetGrain<IThreadGrain>(threadId).GetAsync(cancellationToken);
+        if (thread is null)
+        {
+            return ThreadNotFound(threadId);
+        }
+
+        var items = StopOnShutdown(services.Events.SubscribeAsync(threadId, afterSequence, cancellationToken), services.Lifetime).ToSseItems();
+        return new ServerSentEventsStream(items, services.Streaming.Value.HeartbeatInterval);
+    }
+
+    private static async Task<Results<Ok<RunRecord>, NotFound<ProblemDetails>>> GetRunAsync(
+        string threadId, string runId, IGrainFactory grains, CancellationToken cancellationToken)
+    {
+        var run = await grains.GetGrain<IThreadGrain>(threadId).GetRunAsync(runId, cancellationToken);
+        return run is null ? RunNotFound(threadId, runId) : TypedResults.Ok(run);
+    }
+
+    private static async Task<Results<Accepted<RunRecord>, Ok<RunRecord>, NotFound<ProblemDetails>>> CancelRunAsync(
+        string threadId, string runId, IGrainFactory grains, CancellationToken cancellationToken)
+    {
+        var result = await grains.GetGrain<IThreadGrain>(threadId).CancelRunAsync(runId, cancellationToken);
+        return result switch
+        {
+            CancelRunResult.Cancelling cancelling => TypedResults.Accepted($"/threads/{threadId}/runs/{runId}", cancelling.Run),
+            CancelRunResult.AlreadyEnded ended => TypedResults.Ok(ended.Run),
+            _ => RunNotFound(threadId, runId),
+        };
+    }
+
+    private static async IAsyncEnumerable<ThreadEvent> StopOnShutdown(IAsyncEnumerable<ThreadEvent> events, IHostApplicationLifetime lifetime)
+    {
+        // Open subscriptions end when the server stops, so shutdown is not held up by idle streams.
+        await using var enumerator = events.GetAsyncEnumerator(lifetime.ApplicationStopping);
+        while (true)
+        {
+            bool moved;
+            try
+            {
+                moved = await enumerator.MoveNextAsync();
+            }
+            catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested)
+            {
+                yield break;
+            }
+
+            if (!moved)
+            {
+                yield break;
+            }
+
+            yield return enumerator.Current;
+        }
+    }
+
+    private static void ValidateContent(string? content, string field, Dictionary<string, string[]> errors)
+    {
+        if (string.IsNullOrWhiteSpace(content))
+        {
+            errors[field] = [$"{field} is required and must not be empty."];
+        }
+        else if (content.Length > MaxMessageLength)
+        {
+            errors[field] = [$"{field} must be at most {MaxMessageLength} characters."];
+        }
+    }
+
+    private static void ValidateMetadata(Dictionary<string, string>? metadata, Dictionary<string, string[]> errors)
+    {
+        if (metadata is null)
+        {
+            return;
+        }
+
+        if (metadata.Count > MaxMetadataPairs)
+        {
+            errors["metadata"] = [$"metadata holds at most {MaxMetadataPairs} pairs."];
+        }
+
+        foreach (var (key, value) in metadata)
+        {
+            if (key.Length is 0 or > 64 || value is null || value.Length > 512)
+            {
+                errors[$"metadata.{key}"] = ["metadata keys must be 1-64 characters and values at most 512 characters."];
+            }
+        }
+    }
+
+    private static NotFound<ProblemDetails> ThreadNotFound(string threadId) => TypedResults.NotFound(new ProblemDetails
+    {
+        Status = StatusCodes.Status404NotFound,
+        Title = "Thread not found",
+        Detail = $"No thread has id '{threadId}'.",
+    });
+
+    private static NotFound<ProblemDetails> RunNotFound(string threadId, string runId) => TypedResults.NotFound(new ProblemDetails
+    {
+        Status = StatusCodes.Status404NotFound,
+        Title = "Run not found",
+        Detail = $"Thread '{threadId}' has no run '{runId}'.",
+    });
+
+    [GeneratedRegex("^[A-Za-z0-9_.:-]{1,128}$")]
+    private static partial Regex ThreadIdPattern();
+}
+
+/// <summary>Dependencies of the streaming handlers, bundled.</summary>
+public readonly record struct ThreadServicesParameters(
+    IGrainFactory Grains, IThreadEventSource Events, IOptions<StreamingOptions> Streaming, IHostApplicationLifetime Lifetime);

@@ -1,0 +1,345 @@
+using System.Text;
+using System.Text.Json;
+using Conversations.Grains.Abstractions.Agents;
+using Conversations.Grains.Abstractions.Events;
+using Conversations.Grains.Abstractions.Threads;
+using Conversations.Grains.Models;
+using Conversations.Grains.Tools;
+
+namespace Conversations.Grains.Agents;
+
+/// <summary>What a run reports back to its thread: events to publish and messages to store, in order.</summary>
+public interface IRunSink
+{
+    /// <summary>Publishes an event on the thread stream.</summary>
+    ValueTask PublishAsync(ThreadEvent threadEvent, CancellationToken cancellationToken);
+
+    /// <summary>Stores messages at the end of the thread's history (the sink assigns ordinals).</summary>
+    Task AppendMessagesAsync(IReadOnlyList<ThreadMessage> messages, CancellationToken cancellationToken);
+}
+
+/// <summary>How a run ended when it did not throw.</summary>
+/// <param name="StopReason"><c>stop</c>, <c>length</c>, <c>content_filter</c> or <c>max_depth</c>.</param>
+/// <param name="Usage">Tokens used by every model call of the run.</param>
+public sealed record AgentLoopResult(string StopReason, Usage? Usage);
+
+/// <summary>
+/// The agent loop of one run: model turn (streamed) → tool calls (in parallel, bounded, each with a timeout) →
+/// model turn again … until the model stops or the depth limit is hit. It publishes every step through the
+/// <see cref="IRunSink"/> and stores each message as it completes. Cancellation and model failures propagate as
+/// exceptions after the partial output has been stored and marked.
+/// </summary>
+public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider time)
+{
+    private const string ToolErrorPrefix = "Error: ";
+
+    /// <summary>Runs the loop over <paramref name="history"/> (which ends with the user message that started the run).</summary>
+    public async Task<AgentLoopResult> RunAsync(
+        string threadId,
+        string runId,
+        AgentDefinition agent,
+        IReadOnlyList<ThreadMessage> history,
+        IRunSink sink,
+        CancellationToken cancellationToken)
+    {
+        var context = new List<ThreadMessage>(history);
+        var agentTools = tools.Select(agent.Tools);
+        var definitions = agentTools.Select(t => t.Definition).ToList();
+        Usage? usage = null;
+
+        for (var depth = 1; ; depth++)
+        {
+            await sink.PublishAsync(
+                new AgentStatusChanged
+                {
+                    ThreadId = threadId,
+                    RunId = runId,
+                    Status = depth == 1 ? AgentStatuses.StartingGeneration : AgentStatuses.ContinuingGeneration,
+                    Details = new Dictionary<string, object?> { ["depth"] = depth, ["model"] = model.Name },
+                },
+                cancellationToken);
+
+            var request = new ModelRequest(agent.Instructions, HistoryForModel.Prepare(context), definitions)
+            {
+                Temperature = agent.Temperature,
+                MaxTokens = agent.MaxTokens,
+            };
+            var turn = await StreamTurnAsync(threadId, runId, request, sink, cancellationToken);
+            usage = Usage.Add(usage, turn.Message.Usage);
+            context.Add(turn.Message);
+
+            var calls = turn.Message.ToolCalls ?? [];
+            if (calls.Count == 0)
+            {
+                return new AgentLoopResult(turn.Message.FinishReason ?? "stop", usage);
+            }
+
+            await sink.PublishAsync(
+                new AgentStatusChanged
+                {
+                    ThreadId = threadId,
+                    RunId = runId,
+                    Status = AgentStatuses.ToolCallDetected,
+                    Details = new Dictionary<string, object?> { ["depth"] = depth, ["toolCalls"] = calls.Select(c => c.Name).ToArray() },
+                },
+                cancellationToken);
+
+            var results = await ExecuteToolsAsync(threadId, runId, agent, calls, sink, cancellationToken);
+            context.AddRange(results);
+
+            await sink.PublishAsync(
+                new AgentStatusChanged
+                {
+                    ThreadId = threadId,
+                    RunId = runId,
+                    Status = AgentStatuses.ToolsExecuted,
+                    Details = new Dictionary<string, object?>
+                    {
+                        ["depth"] = depth,
+                        ["succeeded"] = results.Count(r => !r.Content.StartsWith(ToolErrorPrefix, StringComparison.Ordinal)),
+                        ["failed"] = results.Count(r => r.Content.StartsWith(ToolErrorPrefix, StringComparison.Ordinal)),
+                    },
+                },
+                cancellationToken);
+
+            if (depth >= agent.MaxDepth)
+            {
+                await sink.PublishAsync(
+                    new AgentStatusChanged
+                    {
+                        ThreadId = threadId,
+                        RunId = runId,
+                        Status = AgentStatuses.MaxDepthReached,
+                        Details = new Dictionary<string, object?> { ["depth"] = depth, ["maxDepth"] = agent.MaxDepth },
+                    },
+                    cancellationToken);
+                return new AgentLoopResult("max_depth", usage);
+            }
+        }
+    }
+
+    private sealed record TurnResult(ThreadMessage Message);
+
+    private async Task<TurnResult> StreamTurnAsync(
+        string threadId, string runId, ModelRequest request, IRunSink sink, CancellationToken cancellationToken)
+    {
+        var messageId = Ids.NewMessageId();
+        var startedAt = time.GetUtcNow();
+        var text = new StringBuilder();
+        var calls = new SortedDictionary<int, ToolCallBuilder>();
+        string? finishReason = null;
+        Usage? usage = null;
+
+        await sink.PublishAsync(new MessageStarted { ThreadId = threadId, RunId = runId, MessageId = messageId }, cancellationToken);
+        try
+        {
+            await foreach (var update in model.StreamAsync(request, cancellationToken).WithCancellation(cancellationToken))
+            {
+                switch (update)
+                {
+                    case ModelTextDelta { Text.Length: > 0 } delta:
+                        text.Append(delta.Text);
+                        await sink.PublishAsync(
+                            new TextDelta { ThreadId = threadId, RunId = runId, MessageId = messageId, Text = delta.Text },
+                            cancellationToken);
+                        break;
+                    case ModelToolCallDelta delta:
+                        await OnToolCallDeltaAsync(threadId, runId, messageId, calls, delta, sink, cancellationToken);
+                        break;
+                    case ModelFinished finished:
+                        finishReason = finished.FinishReason;
+                        usage = finished.Usage;
+                        break;
+                }
+            }
+        }
+        catch (Exception ex) when (text.Length > 0 || calls.Count > 0)
+        {
+            // Keep what arrived: the partial message is stored and announced, marked by how the run ends.
+            var status = ex is OperationCanceledException ? MessageStatuses.Cancelled : MessageStatuses.Incomplete;
+            var partial = BuildMessage(messageId, runId, startedAt, text, calls, status, finishReason ?? status, usage, complete: false);
+            await StoreAndAnnounceAsync(threadId, runId, partial, sink, CancellationToken.None);
+            throw;
+        }
+
+        var message = BuildMessage(messageId, runId, startedAt, text, calls, MessageStatuses.Completed, finishReason ?? "stop", usage, complete: true);
+        await StoreAndAnnounceAsync(threadId, runId, message, sink, cancellationToken);
+        return new TurnResult(message);
+    }
+
+    private static async Task StoreAndAnnounceAsync(
+        string threadId, string runId, ThreadMessage message, IRunSink sink, CancellationToken cancellationToken)
+    {
+        await sink.AppendMessagesAsync([message], cancellationToken);
+        await sink.PublishAsync(
+            new MessageCompleted
+            {
+                ThreadId = threadId,
+                RunId = runId,
+                MessageId = message.Id,
+                Content = message.Content,
+                ToolCalls = message.ToolCalls ?? [],
+                FinishReason = message.FinishReason ?? "stop",
+                Usage = message.Usage,
+                Status = message.Status,
+            },
+            cancellationToken);
+    }
+
+    private static ThreadMessage BuildMessage(
+        string messageId, string runId, DateTimeOffset createdAt, StringBuilder text,
+        SortedDictionary<int, ToolCallBuilder> calls, string status, string finishReason, Usage? usage, bool complete)
+    {
+        // A call whose name never arrived cannot be run or replayed; an unfinished message keeps only named calls.
+        var toolCalls = calls.Values.Where(c => c.Name is not null).Select(c => c.Build()).ToList();
+        if (complete && toolCalls.Count > 0 && finishReason == "stop")
+        {
+            finishReason = "tool_calls";
+        }
+
+        return new ThreadMessage(messageId, 0, MessageRoles.Assistant, text.ToString(), createdAt)
+        {
+            RunId = runId,
+            ToolCalls = toolCalls.Count > 0 ? toolCalls : null,
+            Status = status,
+            FinishReason = finishReason,
+            Usage = usage,
+        };
+    }
+
+    private static async Task OnToolCallDeltaAsync(
+        string threadId, string runId, string messageId, SortedDictionary<int, ToolCallBuilder> calls,
+        ModelToolCallDelta delta, IRunSink sink, CancellationToken cancellationToken)
+    {
+        if (!calls.TryGetValue(delta.Index, out var call))
+        {
+            call = new ToolCallBuilder(delta.Index, string.IsNullOrEmpty(delta.Id) ? Ids.NewToolCallId() : delta.Id);
+            calls.Add(delta.Index, call);
+        }
+
+        if (call.Name is null && !string.IsNullOrEmpty(delta.Name))
+        {
+            call.Name = delta.Name;
+            await sink.PublishAsync(
+                new ToolCallStarted { ThreadId = threadId, RunId = runId, MessageId = messageId, CallId = call.Id, Name = call.Name, Index = call.Index },
+                cancellationToken);
+            if (call.Arguments.Length > 0)
+            {
+                // Argument text that arrived before the name is released now, in order.
+                await sink.PublishAsync(
+                    new ToolCallArgumentsDelta { ThreadId = threadId, RunId = runId, CallId = call.Id, Index = call.Index, Delta = call.Arguments.ToString() },
+                    cancellationToken);
+            }
+        }
+
+        if (!string.IsNullOrEmpty(delta.ArgumentsDelta))
+        {
+            call.Arguments.Append(delta.ArgumentsDelta);
+            if (call.Name is not null)
+            {
+                await sink.PublishAsync(
+                    new ToolCallArgumentsDelta { ThreadId = threadId, RunId = runId, CallId = call.Id, Index = call.Index, Delta = delta.ArgumentsDelta },
+                    cancellationToken);
+            }
+        }
+    }
+
+    private async Task<IReadOnlyList<ThreadMessage>> ExecuteToolsAsync(
+        string threadId, string runId, AgentDefinition agent, IReadOnlyList<ToolCallInfo> calls, IRunSink sink,
+        CancellationToken cancellationToken)
+    {
+        using var gate = new SemaphoreSlim(Math.Max(1, agent.MaxParallelTools));
+        var allowed = agent.Tools is null ? null : new HashSet<string>(agent.Tools, StringComparer.Ordinal);
+        var outcomes = await Task.WhenAll(calls.Select(async call =>
+        {
+            await gate.WaitAsync(cancellationToken);
+            try
+            {
+                var outcome = await InvokeToolAsync(call, allowed, agent.ToolTimeout, cancellationToken);
+                await sink.PublishAsync(
+                    outcome.Error is null
+                        ? new ToolCallCompleted { ThreadId = threadId, RunId = runId, CallId = call.Id, Name = call.Name, Arguments = call.Arguments, Result = outcome.Result!, DurationMs = outcome.DurationMs }
+                        : new ToolCallFailed { ThreadId = threadId, RunId = runId, CallId = call.Id, Name = call.Name, Arguments = call.Arguments, Error = outcome.Error, DurationMs = outcome.DurationMs },
+                    cancellationToken);
+                return (Call: call, Outcome: outcome);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }));
+
+        var now = time.GetUtcNow();
+        var messages = outcomes
+            .Select(o => new ThreadMessage(Ids.NewMessageId(), 0, MessageRoles.Tool, o.Outcome.Error is null ? o.Outcome.Result! : ToolErrorPrefix + o.Outcome.Error, now)
+            {
+                RunId = runId,
+                ToolCallId = o.Call.Id,
+                Name = o.Call.Name,
+            })
+            .ToList();
+        await sink.AppendMessagesAsync(messages, cancellationToken);
+        return messages;
+    }
+
+    private sealed record ToolOutcome(string? Result, string? Error, long DurationMs);
+
+    private async Task<ToolOutcome> InvokeToolAsync(
+        ToolCallInfo call, HashSet<string>? allowed, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        long Elapsed() => (long)time.GetElapsedTime(started).TotalMilliseconds;
+
+        var tool = allowed is null || allowed.Contains(call.Name) ? tools.Find(call.Name) : null;
+        if (tool is null)
+        {
+            return new ToolOutcome(null, $"Unknown tool '{call.Name}'.", Elapsed());
+        }
+
+        JsonElement arguments;
+        try
+        {
+            using var document = JsonDocument.Parse(string.IsNullOrWhiteSpace(call.Arguments) ? "{}" : call.Arguments);
+            arguments = document.RootElement.Clone();
+        }
+        catch (JsonException ex)
+        {
+            return new ToolOutcome(null, $"The arguments of '{call.Name}' are not valid JSON: {ex.Message}", Elapsed());
+        }
+
+        using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeoutSource.CancelAfter(timeout);
+        try
+        {
+            // Off the grain's scheduler: a tool may block or burn CPU without holding up the thread's turns.
+            var result = await Task.Run(() => tool.InvokeAsync(arguments, timeoutSource.Token).AsTask(), timeoutSource.Token)
+                .WaitAsync(timeout, time, cancellationToken);
+            return new ToolOutcome(result, null, Elapsed());
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or TimeoutException)
+        {
+            return new ToolOutcome(null, $"Tool '{call.Name}' timed out after {timeout.TotalSeconds:0.###} s.", Elapsed());
+        }
+        catch (ToolException ex)
+        {
+            return new ToolOutcome(null, ex.Message, Elapsed());
+        }
+        catch (Exception ex)
+        {
+            return new ToolOutcome(null, $"Tool '{call.Name}' failed: {ex.Message}", Elapsed());
+        }
+    }
+
+    private sealed class ToolCallBuilder(int index, string id)
+    {
+        public int Index { get; } = index;
+        public string Id { get; } = id;
+        public string? Name { get; set; }
+        public StringBuilder Arguments { get; } = new();
+        public ToolCallInfo Build() => new(Id, Name!, Arguments.ToString());
+    }
+}

@@ -1,0 +1,36 @@
+using Microsoft.Extensions.Logging;
+
+namespace Conversations.Grains;
+
+/// <summary>Log messages of the grains. Every line about a thread carries ThreadId and RunId.</summary>
+internal static partial class Log
+{
+    public const int RunStartedId = 1000;
+    public const int RunCompletedId = 1001;
+    public const int RunFailedId = 1002;
+    public const int RunCancelledId = 1003;
+    public const int RunCrashedId = 1004;
+    public const int RunEndNotStoredId = 1005;
+    public const int RunNotEndedOnDeactivationId = 1006;
+
+    [LoggerMessage(RunStartedId, LogLevel.Information, "Run {RunId} started on thread {ThreadId} with agent {Agent} and model {Model}")]
+    public static partial void RunStarted(ILogger logger, string threadId, string runId, string agent, string model);
+
+    [LoggerMessage(RunCompletedId, LogLevel.Information, "Run {RunId} on thread {ThreadId} completed: {StopReason}")]
+    public static partial void RunCompleted(ILogger logger, string threadId, string runId, string stopReason);
+
+    [LoggerMessage(RunFailedId, LogLevel.Warning, "Run {RunId} on thread {ThreadId} failed: {ErrorCode} {ErrorMessage}")]
+    public static partial void RunFailed(ILogger logger, string threadId, string runId, string errorCode, string errorMessage);
+
+    [LoggerMessage(RunCancelledId, LogLevel.Information, "Run {RunId} on thread {ThreadId} was cancelled")]
+    public static partial void RunCancelled(ILogger logger, string threadId, string runId);
+
+    [LoggerMessage(RunCrashedId, LogLevel.Error, "Run {RunId} on thread {ThreadId} failed with an unexpected error")]
+    public static partial void RunCrashed(ILogger logger, Exception exception, string threadId, string runId);
+
+    [LoggerMessage(RunEndNotStoredId, LogLevel.Error, "The end of run {RunId} on thread {ThreadId} could not be stored")]
+    public static partial void RunEndNotStored(ILogger logger, Exception exception, string threadId, string runId);
+
+    [LoggerMessage(RunNotEndedOnDeactivationId, LogLevel.Warning, "Run {RunId} on thread {ThreadId} did not end before deactivation finished")]
+    public static partial void RunNotEndedOnDeactivation(ILogger logger, string threadId, string runId);
+}

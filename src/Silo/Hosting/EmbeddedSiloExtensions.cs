@@ -1,0 +1,99 @@
+using Conversations.Grains.Abstractions.Agents;
+using Conversations.Grains.Abstractions.Runtime;
+using Conversations.Grains.Abstractions.Threads;
+using Conversations.Grains.Models;
+using Conversations.Grains.Threads;
+using Conversations.Grains.Tools;
+using Conversations.Grains.Tools.Calculate;
+using Conversations.Grains.Tools.Time;
+using Conversations.Silo.Agents;
+using Conversations.Silo.Models;
+using Conversations.Silo.Runtime;
+using Conversations.Silo.Storage.Sqlite;
+using Conversations.Silo.Streams;
+using Conversations.Silo.Streams.InProcess;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Conversations.Silo.Hosting;
+
+/// <summary>Registers a silo in the host: runtime, grains, storage, streams, models and tools.</summary>
+public static class EmbeddedSiloExtensions
+{
+    /// <summary>
+    /// The embedded topology: this process hosts the silo, state is in a SQLite file and streams are in process.
+    /// </summary>
+    public static IHostApplicationBuilder AddEmbeddedSilo(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddOptions<RuntimeOptions>().BindConfiguration(RuntimeOptions.SectionName);
+        services.AddOptions<StreamOptions>().BindConfiguration(StreamOptions.SectionName);
+        services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+
+        // Storage: one SQLite file under the content root unless an absolute path is configured.
+        services.AddSingleton(sp =>
+        {
+            var path = sp.GetRequiredService<IOptions<StorageOptions>>().Value.SqlitePath;
+            return new SqliteDatabase(Path.GetFullPath(path, builder.Environment.ContentRootPath));
+        });
+        services.AddSingleton<IThreadStore, SqliteThreadStore>();
+        services.AddSingleton<IEventLog, SqliteEventLog>();
+
+        // Streams.
+        services.AddSingleton<InProcessStreamHub>();
+        services.AddSingleton<IThreadStreamProvider>(sp => sp.GetRequiredService<InProcessStreamHub>());
+        services.AddSingleton<IThreadEventSource>(sp => sp.GetRequiredService<InProcessStreamHub>());
+
+        // Runtime and grains.
+        services.AddSingleton(new GrainKind(typeof(IThreadGrain), (sp, context) => ActivatorUtilities.CreateInstance<ThreadGrain>(sp, context)));
+        services.AddSingleton<ActivationCatalog>();
+        services.AddSingleton<IGrainFactory, GrainFactory>();
+
+        // Agents, models, tools.
+        services.AddSingleton<IConfigureOptions<AgentsOptions>, AgentsOptionsSetup>();
+        services.AddSingleton<IValidateOptions<AgentsOptions>, AgentsOptionsSetup>();
+        services.AddOptions<AgentsOptions>().ValidateOnStart();
+        services.AddSingleton<IAgentCatalog, ConfiguredAgentCatalog>();
+        services.AddChatModels();
+        services.AddSingleton<ITool, CalculateTool>();
+        services.AddSingleton<ITool, GetTimeTool>();
+        services.AddSingleton(sp => new ToolRegistry(sp.GetServices<ITool>()));
+
+        services.AddHostedService<SiloLifecycle>();
+        return builder;
+    }
+}
+
+/// <summary>Prepares storage before requests are served; on stop, deactivates grains and flushes streams.</summary>
+internal sealed class SiloLifecycle(
+    SqliteDatabase database,
+    ActivationCatalog catalog,
+    InProcessStreamHub streams,
+    IChatModelProvider models,
+    ModelSelection selection,
+    ILogger<SiloLifecycle> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+        Log.StorageReady(logger, database.Path);
+        if (selection.IsDemo)
+        {
+            Log.DemoModelInUse(logger);
+        }
+        else
+        {
+            Log.ModelConfigured(logger, selection.Endpoint, models.DefaultModel);
+        }
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await catalog.DeactivateAllAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+        await streams.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,68 @@
+using Conversations.Grains.Models;
+using Conversations.Grains.Models.Demo;
+using Conversations.Grains.Models.OpenAi;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Conversations.Silo.Models;
+
+/// <summary>Which model endpoint the silo uses, decided once from configuration.</summary>
+/// <param name="IsDemo">True when no endpoint is configured and the built-in demo model answers.</param>
+/// <param name="Endpoint">The endpoint's base URL, for the log (never the key).</param>
+/// <param name="Options">The endpoint settings; null for the demo model.</param>
+public sealed record ModelSelection(bool IsDemo, string Endpoint, OpenAiModelOptions? Options)
+{
+    public const string DefaultModelName = "gpt-4o-mini";
+
+    /// <summary>
+    /// Reads the OpenAI ecosystem's variables (<c>OPENAI_API_KEY</c>, <c>OPENAI_BASE_URL</c>, <c>OPENAI_MODEL</c>) and
+    /// the <c>OpenAI</c> section of configuration; the variables win. No key and no base URL: the demo model.
+    /// </summary>
+    public static ModelSelection FromConfiguration(IConfiguration configuration)
+    {
+        var section = configuration.GetSection("OpenAI");
+        var apiKey = NullIfEmpty(configuration["OPENAI_API_KEY"]) ?? NullIfEmpty(section["ApiKey"]);
+        var baseUrl = NullIfEmpty(configuration["OPENAI_BASE_URL"]) ?? NullIfEmpty(section["BaseUrl"]);
+        var model = NullIfEmpty(configuration["OPENAI_MODEL"]) ?? NullIfEmpty(section["Model"]) ?? DefaultModelName;
+        if (apiKey is null && baseUrl is null)
+        {
+            return new ModelSelection(true, "built-in demo model", null);
+        }
+
+        Uri? endpoint = null;
+        if (baseUrl is not null && (!Uri.TryCreate(baseUrl, UriKind.Absolute, out endpoint) || endpoint.Scheme is not ("http" or "https")))
+        {
+            throw new InvalidOperationException($"OPENAI_BASE_URL (or OpenAI:BaseUrl) must be an absolute http(s) URL; got '{baseUrl}'.");
+        }
+
+        var options = new OpenAiModelOptions
+        {
+            ApiKey = apiKey,
+            BaseUrl = endpoint,
+            Model = model,
+            SupportsStreaming = !bool.TryParse(section["SupportsStreaming"], out var streams) || streams,
+        };
+        return new ModelSelection(false, endpoint?.GetLeftPart(UriPartial.Path) ?? "https://api.openai.com/v1", options);
+    }
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+}
+
+public static class ModelRegistration
+{
+    public static IServiceCollection AddChatModels(this IServiceCollection services)
+    {
+        services.AddSingleton(sp => ModelSelection.FromConfiguration(sp.GetRequiredService<IConfiguration>()));
+        services.AddSingleton<IChatModelProvider>(sp =>
+        {
+            if (sp.GetRequiredService<ModelSelection>().Options is not { } options)
+            {
+                var demo = new DemoChatModel(sp.GetRequiredService<TimeProvider>());
+                return new ChatModelProvider(demo, _ => demo);
+            }
+
+            return new ChatModelProvider(new OpenAiChatModel(options), name => new OpenAiChatModel(options with { Model = name }));
+        });
+        return services;
+    }
+}

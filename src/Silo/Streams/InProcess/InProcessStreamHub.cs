@@ -1,0 +1,205 @@
+using System.Runtime.CompilerServices;
+using Conversations.Grains.Abstractions.Events;
+using Conversations.Grains.Abstractions.Runtime;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Conversations.Silo.Streams.InProcess;
+
+/// <summary>
+/// Thread streams within one process: grains append, gateways' subscribers read, and events are persisted to the
+/// <see cref="IEventLog"/> in batches so a subscriber can resume from any sequence.
+/// </summary>
+public sealed class InProcessStreamHub : IThreadStreamProvider, IThreadEventSource, IAsyncDisposable
+{
+    private readonly Dictionary<string, ThreadStreamChannel> _channels = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+    private readonly IEventLog _log;
+    private readonly StreamOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<InProcessStreamHub> _logger;
+    private readonly EventPersister _persister;
+
+    public InProcessStreamHub(IEventLog log, IOptions<StreamOptions> options, TimeProvider time, ILogger<InProcessStreamHub> logger)
+    {
+        _log = log;
+        _options = options.Value;
+        _time = time;
+        _logger = logger;
+        _persister = new EventPersister(log, _options.PersistBatchSize, OnPersisted, logger);
+    }
+
+    /// <summary>How many thread streams are held in memory.</summary>
+    public int ChannelCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _channels.Count;
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IThreadStream> GetStreamAsync(string threadId, CancellationToken cancellationToken = default)
+    {
+        var channel = await AcquireAsync(threadId, cancellationToken).ConfigureAwait(false);
+        return new Producer(this, channel);
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<ThreadEvent> SubscribeAsync(
+        string threadId, long afterSequence, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var channel = await AcquireAsync(threadId, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var live = channel.Subscribe(afterSequence, out var snapshot, out var tailStart);
+            try
+            {
+                var last = afterSequence;
+                if (last + 1 < tailStart)
+                {
+                    await foreach (var stored in _log.ReadAsync(threadId, last, tailStart - 1, cancellationToken).ConfigureAwait(false))
+                    {
+                        yield return stored;
+                        last = stored.Sequence;
+                    }
+                }
+
+                foreach (var recent in snapshot)
+                {
+                    if (recent.Sequence > last)
+                    {
+                        yield return recent;
+                        last = recent.Sequence;
+                    }
+                }
+
+                await foreach (var next in live.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    if (next.Sequence > last)
+                    {
+                        yield return next;
+                        last = next.Sequence;
+                    }
+                }
+            }
+            finally
+            {
+                channel.Unsubscribe(live);
+            }
+        }
+        finally
+        {
+            Release(channel);
+        }
+    }
+
+    /// <summary>Waits until every event appended so far is in the durable log.</summary>
+    public Task FlushAsync(CancellationToken cancellationToken = default) => _persister.FlushAsync(cancellationToken);
+
+    public ValueTask DisposeAsync() => _persister.DisposeAsync();
+
+    private async Task<ThreadStreamChannel> AcquireAsync(string threadId, CancellationToken cancellationToken)
+    {
+        ThreadStreamChannel channel;
+        lock (_gate)
+        {
+            if (!_channels.TryGetValue(threadId, out channel!))
+            {
+                channel = new ThreadStreamChannel(threadId, _options, _time);
+                channel.Ready = InitializeAsync(channel);
+                _channels.Add(threadId, channel);
+            }
+
+            channel.References++;
+        }
+
+        try
+        {
+            await channel.Ready.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return channel;
+        }
+        catch
+        {
+            Release(channel, forget: channel.Ready.IsFaulted);
+            throw;
+        }
+    }
+
+    private async Task InitializeAsync(ThreadStreamChannel channel)
+    {
+        // Numbering continues after the last persisted event; nothing else numbers this thread in this silo.
+        var last = await _log.GetLastSequenceAsync(channel.ThreadId, CancellationToken.None).ConfigureAwait(false);
+        channel.Initialize(last);
+    }
+
+    private void Release(ThreadStreamChannel channel, bool forget = false)
+    {
+        lock (_gate)
+        {
+            channel.References--;
+            if (channel.References == 0 && (forget || channel.FullyPersisted))
+            {
+                _channels.Remove(channel.ThreadId);
+            }
+        }
+    }
+
+    private void OnPersisted(ThreadStreamChannel channel, long upTo)
+    {
+        channel.MarkPersisted(upTo);
+        lock (_gate)
+        {
+            // A stream nobody holds stays in memory only until its events are durable.
+            if (channel.References == 0 && channel.FullyPersisted && _channels.TryGetValue(channel.ThreadId, out var current) && ReferenceEquals(current, channel))
+            {
+                _channels.Remove(channel.ThreadId);
+            }
+        }
+    }
+
+    private ThreadEvent Append(ThreadStreamChannel channel, ThreadEvent threadEvent)
+    {
+        var appended = channel.Append(threadEvent, out var overflowed);
+        if (overflowed > 0)
+        {
+            Log.SubscriberOverflow(_logger, channel.ThreadId, overflowed);
+        }
+
+        _persister.Enqueue(channel, appended);
+        return appended;
+    }
+
+    /// <summary>The grain's handle on its stream; disposing it releases the stream.</summary>
+    private sealed class Producer(InProcessStreamHub hub, ThreadStreamChannel channel) : IThreadStream, IAsyncDisposable
+    {
+        private int _disposed;
+
+        public long LastSequence => channel.LastSequence;
+
+        public ValueTask<ThreadEvent> AppendAsync(ThreadEvent threadEvent, CancellationToken cancellationToken = default)
+        {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
+            ArgumentException.ThrowIfNullOrEmpty(threadEvent.ThreadId);
+            if (!string.Equals(threadEvent.ThreadId, channel.ThreadId, StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"An event of thread '{threadEvent.ThreadId}' cannot go on the stream of '{channel.ThreadId}'.", nameof(threadEvent));
+            }
+
+            return ValueTask.FromResult(hub.Append(channel, threadEvent));
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                hub.Release(channel);
+            }
+
+            return ValueTask.CompletedTask;
+        }
+    }
+}
