@@ -17,7 +17,7 @@ public static class ToolResults
 
     /// <summary>
     /// True when <paramref name="content"/> reports a failure: it starts with the word <c>Error</c> (any case, leading
-    /// whitespace ignored) followed by a colon, whitespace or nothing. <paramref name="message"/> is the rest.
+    /// whitespace ignored) followed by a colon, whitespace or nothing. <paramref name="message"/> is the rest, without a leading colon or dash.
     /// </summary>
     public static bool TryGetError(string? content, [NotNullWhen(true)] out string? message)
     {
@@ -35,7 +35,7 @@ public static class ToolResults
             return false; // "Errors are rare" or "ErrorCount" is not a failure report
         }
 
-        rest = rest.TrimStart(':').Trim();
+        rest = rest.TrimStart().TrimStart(":-").Trim();
         message = rest.IsEmpty ? "unknown error" : rest.ToString();
         return true;
     }
