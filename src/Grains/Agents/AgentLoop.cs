@@ -31,8 +31,6 @@ public sealed record AgentLoopResult(string StopReason, Usage? Usage);
 /// </summary>
 public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider time)
 {
-    private const string ToolErrorPrefix = "Error: ";
-
     /// <summary>Runs the loop over <paramref name="history"/> (which ends with the user message that started the run).</summary>
     public async Task<AgentLoopResult> RunAsync(
         string threadId,
@@ -84,7 +82,7 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
                 },
                 cancellationToken);
 
-            var results = await ExecuteToolsAsync(threadId, runId, agent, calls, sink, cancellationToken);
+            var (results, failed) = await ExecuteToolsAsync(threadId, runId, agent, calls, sink, cancellationToken);
             context.AddRange(results);
 
             await sink.PublishAsync(
@@ -96,8 +94,8 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
                     Details = new Dictionary<string, object?>
                     {
                         ["depth"] = depth,
-                        ["succeeded"] = results.Count(r => !r.Content.StartsWith(ToolErrorPrefix, StringComparison.Ordinal)),
-                        ["failed"] = results.Count(r => r.Content.StartsWith(ToolErrorPrefix, StringComparison.Ordinal)),
+                        ["succeeded"] = results.Count - failed,
+                        ["failed"] = failed,
                     },
                 },
                 cancellationToken);
@@ -244,7 +242,7 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
         }
     }
 
-    private async Task<IReadOnlyList<ThreadMessage>> ExecuteToolsAsync(
+    private async Task<(IReadOnlyList<ThreadMessage> Results, int Failed)> ExecuteToolsAsync(
         string threadId, string runId, AgentDefinition agent, IReadOnlyList<ToolCallInfo> calls, IRunSink sink,
         CancellationToken cancellationToken)
     {
@@ -271,7 +269,7 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
 
         var now = time.GetUtcNow();
         var messages = outcomes
-            .Select(o => new ThreadMessage(Ids.NewMessageId(), 0, MessageRoles.Tool, o.Outcome.Error is null ? o.Outcome.Result! : ToolErrorPrefix + o.Outcome.Error, now)
+            .Select(o => new ThreadMessage(Ids.NewMessageId(), 0, MessageRoles.Tool, o.Outcome.Error is null ? o.Outcome.Result! : ToolResults.FormatError(o.Outcome.Error), now)
             {
                 RunId = runId,
                 ToolCallId = o.Call.Id,
@@ -279,7 +277,7 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
             })
             .ToList();
         await sink.AppendMessagesAsync(messages, cancellationToken);
-        return messages;
+        return (messages, outcomes.Count(o => o.Outcome.Error is not null));
     }
 
     private sealed record ToolOutcome(string? Result, string? Error, long DurationMs);

@@ -1,4 +1,5 @@
 using Conversations.Grains.Abstractions.Threads;
+using Conversations.Grains.Tools;
 
 namespace Conversations.Grains.Agents;
 
@@ -50,7 +51,7 @@ public static class HistoryForModel
 
             foreach (var call in calls.Where(c => !answered.Contains(c.Id)))
             {
-                prepared.Add(new ThreadMessage("synthetic_" + call.Id, message.Ordinal, MessageRoles.Tool, "Error: the tool call did not complete.", message.CreatedAt)
+                prepared.Add(new ThreadMessage("synthetic_" + call.Id, message.Ordinal, MessageRoles.Tool, ToolResults.FormatError("the tool call did not complete."), message.CreatedAt)
                 {
                     ToolCallId = call.Id,
                     Name = call.Name,
