@@ -7,6 +7,8 @@ namespace Conversations.Grains.Abstractions.Events;
 /// One entry of a thread's stream. Every event carries the thread, the run it belongs to, its per-thread
 /// <see cref="Sequence"/> (the SSE <c>id:</c>) and the time it was appended. The wire name of each kind is
 /// in <see cref="EventTypes"/>; serialized through the base type, the JSON carries it as <c>type</c>.
+/// Overrides of <see cref="Type"/> and <see cref="IsTerminal"/> repeat <c>[JsonIgnore]</c>: System.Text.Json does not
+/// inherit it from the base property, and an overriding <c>Type</c> would clash with the <c>type</c> discriminator.
 /// </summary>
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "type", UnknownDerivedTypeHandling = JsonUnknownDerivedTypeHandling.FailSerialization)]
 [JsonDerivedType(typeof(RunStarted), EventTypes.RunStarted)]
@@ -50,6 +52,7 @@ public sealed record RunStarted : ThreadEvent
     public required string UserMessageId { get; init; }
     public required string Agent { get; init; }
     public required string Model { get; init; }
+    [JsonIgnore]
     public override string Type => EventTypes.RunStarted;
 }
 
@@ -58,6 +61,7 @@ public sealed record MessageStarted : ThreadEvent
 {
     public required string MessageId { get; init; }
     public string Role { get; init; } = MessageRoles.Assistant;
+    [JsonIgnore]
     public override string Type => EventTypes.MessageStarted;
 }
 
@@ -66,6 +70,7 @@ public sealed record TextDelta : ThreadEvent
 {
     public required string MessageId { get; init; }
     public required string Text { get; init; }
+    [JsonIgnore]
     public override string Type => EventTypes.TextDelta;
 }
 
@@ -76,6 +81,7 @@ public sealed record ToolCallStarted : ThreadEvent
     public required string CallId { get; init; }
     public required string Name { get; init; }
     public required int Index { get; init; }
+    [JsonIgnore]
     public override string Type => EventTypes.ToolCallStarted;
 }
 
@@ -85,6 +91,7 @@ public sealed record ToolCallArgumentsDelta : ThreadEvent
     public required string CallId { get; init; }
     public required int Index { get; init; }
     public required string Delta { get; init; }
+    [JsonIgnore]
     public override string Type => EventTypes.ToolCallArgumentsDelta;
 }
 
@@ -96,6 +103,7 @@ public sealed record ToolCallCompleted : ThreadEvent
     public required string Arguments { get; init; }
     public required string Result { get; init; }
     public required long DurationMs { get; init; }
+    [JsonIgnore]
     public override string Type => EventTypes.ToolCallCompleted;
 }
 
@@ -107,6 +115,7 @@ public sealed record ToolCallFailed : ThreadEvent
     public required string Arguments { get; init; }
     public required string Error { get; init; }
     public required long DurationMs { get; init; }
+    [JsonIgnore]
     public override string Type => EventTypes.ToolCallFailed;
 }
 
@@ -115,6 +124,7 @@ public sealed record AgentStatusChanged : ThreadEvent
 {
     public required string Status { get; init; }
     public IReadOnlyDictionary<string, object?>? Details { get; init; }
+    [JsonIgnore]
     public override string Type => EventTypes.AgentStatus;
 }
 
@@ -129,6 +139,7 @@ public sealed record MessageCompleted : ThreadEvent
     public Usage? Usage { get; init; }
     /// <summary><see cref="MessageStatuses"/>: completed, or incomplete/cancelled when the run ended early.</summary>
     public string Status { get; init; } = MessageStatuses.Completed;
+    [JsonIgnore]
     public override string Type => EventTypes.MessageCompleted;
 }
 
@@ -138,7 +149,9 @@ public sealed record RunCompleted : ThreadEvent
     /// <summary><c>stop</c>, <c>length</c> or <c>max_depth</c>.</summary>
     public required string StopReason { get; init; }
     public Usage? Usage { get; init; }
+    [JsonIgnore]
     public override string Type => EventTypes.RunCompleted;
+    [JsonIgnore]
     public override bool IsTerminal => true;
 }
 
@@ -147,7 +160,9 @@ public sealed record RunFailed : ThreadEvent
 {
     public required RunError Error { get; init; }
     public Usage? Usage { get; init; }
+    [JsonIgnore]
     public override string Type => EventTypes.RunFailed;
+    [JsonIgnore]
     public override bool IsTerminal => true;
 }
 
@@ -156,6 +171,8 @@ public sealed record RunCancelled : ThreadEvent
 {
     public string? Reason { get; init; }
     public Usage? Usage { get; init; }
+    [JsonIgnore]
     public override string Type => EventTypes.RunCancelled;
+    [JsonIgnore]
     public override bool IsTerminal => true;
 }
