@@ -57,7 +57,8 @@ public static class ModelRegistration
         {
             if (sp.GetRequiredService<ModelSelection>().Options is not { } options)
             {
-                var demo = new DemoChatModel(sp.GetRequiredService<TimeProvider>());
+                var delay = sp.GetRequiredService<IConfiguration>().GetValue<TimeSpan?>("DemoModel:TokenDelay");
+                var demo = new DemoChatModel(sp.GetRequiredService<TimeProvider>(), delay);
                 return new ChatModelProvider(demo, _ => demo);
             }
 
