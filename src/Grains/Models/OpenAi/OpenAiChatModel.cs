@@ -236,6 +236,8 @@ public sealed class OpenAiChatModel : IChatModel
             OperationCanceledException => "the endpoint stopped sending within the network timeout.",
             IOException or HttpRequestException or SocketException => "the connection was lost.",
             JsonException => "a chunk was not valid JSON.",
+            // The SDK rejects enum values it does not know, e.g. a finish_reason other than OpenAI's own.
+            ArgumentOutOfRangeException => "a chunk carried a value the OpenAI SDK does not know (such as an unknown finish_reason).",
             _ => "the stream could not be read.",
         };
         return new ModelException("model_error", $"The model stream broke off: {reason}", exception);

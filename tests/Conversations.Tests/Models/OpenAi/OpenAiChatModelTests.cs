@@ -119,6 +119,41 @@ public sealed class OpenAiChatModelTests
     }
 
     [Fact]
+    public async Task Unknown_finish_reason_is_a_model_error_after_the_text()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync(TestToken);
+        server.Enqueue(ScriptedResponse.Text("Hi").WithFinishReason("eos"));
+
+        var received = new List<ModelUpdate>();
+        var error = await Assert.ThrowsAsync<ModelException>(() => DrainAsync(ModelFor(server).StreamAsync(Ask("Hi"), TestToken), received));
+
+        Assert.Equal("model_error", error.Code);
+        Assert.Contains("finish_reason", error.Message, StringComparison.Ordinal);
+        Assert.Equal("Hi", Assert.IsType<ModelTextDelta>(Assert.Single(received)).Text);
+    }
+
+    [Fact]
+    public async Task Base_url_without_trailing_slash_and_no_key_work()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync(TestToken);
+        server.Enqueue(ScriptedResponse.Text("ok"));
+        var model = new OpenAiChatModel(new OpenAiModelOptions
+        {
+            BaseUrl = new Uri(server.BaseUrl.ToString().TrimEnd('/')),
+            Model = "local-model",
+            MaxRetries = 0,
+        });
+
+        var updates = await CollectAsync(model.StreamAsync(Ask("Hi"), TestToken));
+
+        Assert.Equal("ok", Assert.IsType<ModelTextDelta>(updates[0]).Text);
+        var request = Assert.Single(server.Requests);
+        Assert.Equal("/v1/chat/completions", request.Path);
+        Assert.Equal("local-model", request.Model);
+        Assert.Equal("Bearer unused", request.Authorization);
+    }
+
+    [Fact]
     public async Task Stream_without_a_finish_reason_is_a_model_error()
     {
         await using var server = await FakeOpenAiServer.StartAsync(TestToken);
