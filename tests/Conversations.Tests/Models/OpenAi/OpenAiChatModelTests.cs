@@ -261,7 +261,6 @@ public sealed class OpenAiChatModelTests
         await cancellation.CancelAsync();
 
         var error = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => streaming).WaitAsync(HangGuard, TestToken);
-        Assert.IsNotType<ModelException>(error);
         Assert.True(await request.Aborted.WaitAsync(HangGuard, TestToken), "the server should see the connection go away");
     }
 
