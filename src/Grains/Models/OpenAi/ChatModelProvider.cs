@@ -1,0 +1,37 @@
+using System.Collections.Concurrent;
+
+namespace Conversations.Grains.Models.OpenAi;
+
+/// <summary>
+/// Resolves model names to models: the default one, and others created on first use by a factory (typically the same
+/// endpoint with another model name) and kept for reuse.
+/// </summary>
+public sealed class ChatModelProvider : IChatModelProvider
+{
+    private readonly IChatModel _defaultModel;
+    private readonly Func<string, IChatModel> _factory;
+    private readonly ConcurrentDictionary<string, IChatModel> _models = new(StringComparer.Ordinal);
+
+    public ChatModelProvider(IChatModel defaultModel, Func<string, IChatModel> factory)
+    {
+        ArgumentNullException.ThrowIfNull(defaultModel);
+        ArgumentNullException.ThrowIfNull(factory);
+        _defaultModel = defaultModel;
+        _factory = factory;
+        _models[defaultModel.Name] = defaultModel;
+    }
+
+    /// <summary>A provider whose models all live on the endpoint <paramref name="options"/> describes.</summary>
+    public static ChatModelProvider ForOpenAi(OpenAiModelOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return new ChatModelProvider(new OpenAiChatModel(options), name => new OpenAiChatModel(options with { Model = name }));
+    }
+
+    /// <inheritdoc />
+    public string DefaultModel => _defaultModel.Name;
+
+    /// <inheritdoc />
+    public IChatModel Resolve(string? modelName) =>
+        string.IsNullOrWhiteSpace(modelName) ? _defaultModel : _models.GetOrAdd(modelName, _factory);
+}

@@ -1,0 +1,289 @@
+using System.ClientModel;
+using System.ClientModel.Primitives;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Conversations.Grains.Abstractions.Threads;
+using Conversations.Grains.Tools;
+using OpenAI;
+using OpenAI.Chat;
+
+namespace Conversations.Grains.Models.OpenAi;
+
+/// <summary>
+/// A chat model on an OpenAI-compatible chat completions endpoint, streamed through the official OpenAI SDK.
+/// </summary>
+/// <remarks>
+/// Thread-safe: one instance serves every run that uses the model. Failures surface as <see cref="ModelException"/>
+/// whose message never carries the API key; cancellation by the caller's token surfaces as
+/// <see cref="OperationCanceledException"/>.
+/// </remarks>
+public sealed class OpenAiChatModel : IChatModel
+{
+    private const int MaxErrorDetailLength = 300;
+
+    private readonly ChatClient _client;
+    private readonly string? _apiKey;
+
+    public OpenAiChatModel(OpenAiModelOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrWhiteSpace(options.Model, nameof(options));
+
+        var clientOptions = new OpenAIClientOptions
+        {
+            NetworkTimeout = options.NetworkTimeout,
+            RetryPolicy = new ClientRetryPolicy(options.MaxRetries),
+        };
+        if (options.BaseUrl is not null)
+        {
+            clientOptions.Endpoint = options.BaseUrl;
+        }
+
+        // Endpoints without authentication still need a credential for the SDK; the placeholder is harmless there.
+        _client = new ChatClient(options.Model, new ApiKeyCredential(options.ApiKey ?? "unused"), clientOptions);
+        _apiKey = string.IsNullOrEmpty(options.ApiKey) ? null : options.ApiKey;
+        Name = options.Model;
+        SupportsStreaming = options.SupportsStreaming;
+    }
+
+    /// <inheritdoc />
+    public string Name { get; }
+
+    /// <inheritdoc />
+    public bool SupportsStreaming { get; }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<ModelUpdate> StreamAsync(
+        ModelRequest request,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+
+        var messages = ToChatMessages(request);
+        var options = ToCompletionOptions(request);
+
+        ChatFinishReason? finishReason = null;
+        Usage? usage = null;
+        var responseStarted = false;
+
+        // The SDK sends the request on the first MoveNextAsync, so both the connection and the stream fail there.
+        // A yield may not sit inside a try with a catch, hence the manual enumerator.
+        var updates = _client.CompleteChatStreamingAsync(messages, options, cancellationToken);
+        var enumerator = updates.GetAsyncEnumerator(cancellationToken);
+        await using (enumerator.ConfigureAwait(false))
+        {
+            while (true)
+            {
+                StreamingChatCompletionUpdate update;
+                try
+                {
+                    if (!await enumerator.MoveNextAsync().ConfigureAwait(false))
+                    {
+                        break;
+                    }
+
+                    update = enumerator.Current;
+                }
+                catch (Exception exception) when (exception is not ModelException)
+                {
+                    throw Translate(exception, responseStarted, cancellationToken);
+                }
+
+                responseStarted = true;
+
+                foreach (var part in update.ContentUpdate)
+                {
+                    if (!string.IsNullOrEmpty(part.Text))
+                    {
+                        yield return new ModelTextDelta(part.Text);
+                    }
+                }
+
+                foreach (var toolCall in update.ToolCallUpdates)
+                {
+                    var arguments = toolCall.FunctionArgumentsUpdate is { IsEmpty: false } data ? data.ToString() : null;
+                    var id = string.IsNullOrEmpty(toolCall.ToolCallId) ? null : toolCall.ToolCallId;
+                    var name = string.IsNullOrEmpty(toolCall.FunctionName) ? null : toolCall.FunctionName;
+                    if (id is not null || name is not null || arguments is not null)
+                    {
+                        yield return new ModelToolCallDelta(toolCall.Index, id, name, arguments);
+                    }
+                }
+
+                if (update.FinishReason is { } reason)
+                {
+                    finishReason = reason;
+                }
+
+                if (update.Usage is { } tokens)
+                {
+                    usage = new Usage(tokens.InputTokenCount, tokens.OutputTokenCount, tokens.TotalTokenCount);
+                }
+            }
+        }
+
+        if (finishReason is null)
+        {
+            throw new ModelException("model_error", "The model stream ended without a finish reason.");
+        }
+
+        yield return new ModelFinished(ToFinishReason(finishReason.Value), usage);
+    }
+
+    private static List<ChatMessage> ToChatMessages(ModelRequest request)
+    {
+        var messages = new List<ChatMessage>(request.Messages.Count + 1);
+        if (!string.IsNullOrEmpty(request.Instructions))
+        {
+            messages.Add(new SystemChatMessage(request.Instructions));
+        }
+
+        foreach (var message in request.Messages)
+        {
+            messages.Add(message.Role switch
+            {
+                MessageRoles.System => new SystemChatMessage(message.Content),
+                MessageRoles.User => new UserChatMessage(message.Content),
+                MessageRoles.Assistant => ToAssistantMessage(message),
+                MessageRoles.Tool => new ToolChatMessage(
+                    message.ToolCallId ?? throw new ArgumentException($"Tool message {message.Id} answers no tool call.", nameof(request)),
+                    message.Content),
+                _ => throw new ArgumentException($"Message {message.Id} has the unknown role '{message.Role}'.", nameof(request)),
+            });
+        }
+
+        return messages;
+    }
+
+    private static AssistantChatMessage ToAssistantMessage(ThreadMessage message)
+    {
+        if (message.ToolCalls is not { Count: > 0 } toolCalls)
+        {
+            return new AssistantChatMessage(message.Content);
+        }
+
+        var assistant = new AssistantChatMessage(toolCalls.Select(call => ChatToolCall.CreateFunctionToolCall(
+            call.Id,
+            call.Name,
+            BinaryData.FromString(string.IsNullOrWhiteSpace(call.Arguments) ? "{}" : call.Arguments))));
+        if (!string.IsNullOrEmpty(message.Content))
+        {
+            assistant.Content.Add(ChatMessageContentPart.CreateTextPart(message.Content));
+        }
+
+        return assistant;
+    }
+
+    private static ChatCompletionOptions ToCompletionOptions(ModelRequest request)
+    {
+        var options = new ChatCompletionOptions
+        {
+            Temperature = request.Temperature is { } temperature ? (float)temperature : null,
+            MaxOutputTokenCount = request.MaxTokens,
+        };
+
+        foreach (var tool in request.Tools)
+        {
+            options.Tools.Add(ToChatTool(tool));
+        }
+
+        return options;
+    }
+
+    private static ChatTool ToChatTool(ToolDefinition tool)
+    {
+        var schema = tool.ParametersSchema.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null
+            ? null
+            : BinaryData.FromString(tool.ParametersSchema.GetRawText());
+        return ChatTool.CreateFunctionTool(tool.Name, tool.Description, schema);
+    }
+
+    private static string ToFinishReason(ChatFinishReason reason) => reason switch
+    {
+        ChatFinishReason.Stop => "stop",
+        ChatFinishReason.Length => "length",
+        ChatFinishReason.ToolCalls or ChatFinishReason.FunctionCall => "tool_calls",
+        ChatFinishReason.ContentFilter => "content_filter",
+        _ => "stop",
+    };
+
+    private Exception Translate(Exception exception, bool responseStarted, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            // The caller cancelled: whatever the SDK or the socket threw on the way out, the caller sees a cancellation.
+            return exception as OperationCanceledException ?? new OperationCanceledException(null, exception, cancellationToken);
+        }
+
+        if (exception is ClientResultException { Status: > 0 } failed)
+        {
+            var detail = ErrorDetail(failed.GetRawResponse());
+            return new ModelException(
+                "model_error",
+                detail is null ? $"The model endpoint answered {failed.Status}." : $"The model endpoint answered {failed.Status}: {detail}",
+                exception);
+        }
+
+        if (!responseStarted && exception is ClientResultException or HttpRequestException or SocketException or OperationCanceledException)
+        {
+            // No response yet: connection refused, name not resolved, TLS failure, or the network timeout.
+            return new ModelException("model_unavailable", "The model endpoint could not be reached.", exception);
+        }
+
+        var reason = exception switch
+        {
+            OperationCanceledException => "the endpoint stopped sending within the network timeout.",
+            IOException or HttpRequestException or SocketException => "the connection was lost.",
+            JsonException => "a chunk was not valid JSON.",
+            // The SDK rejects enum values it does not know, e.g. a finish_reason other than OpenAI's own.
+            ArgumentOutOfRangeException => "a chunk carried a value the OpenAI SDK does not know (such as an unknown finish_reason).",
+            _ => "the stream could not be read.",
+        };
+        return new ModelException("model_error", $"The model stream broke off: {reason}", exception);
+    }
+
+    /// <summary>The <c>error.message</c> of an OpenAI-style error body, shortened and with the API key masked.</summary>
+    private string? ErrorDetail(PipelineResponse? response)
+    {
+        string? detail;
+        try
+        {
+            var body = response?.Content;
+            if (body is null || body.IsEmpty)
+            {
+                return null;
+            }
+
+            using var document = JsonDocument.Parse(body);
+            detail = document.RootElement.ValueKind == JsonValueKind.Object
+                && document.RootElement.TryGetProperty("error", out var error)
+                    ? error.ValueKind switch
+                    {
+                        JsonValueKind.Object when error.TryGetProperty("message", out var message)
+                            && message.ValueKind == JsonValueKind.String => message.GetString(),
+                        JsonValueKind.String => error.GetString(),
+                        _ => null,
+                    }
+                    : null;
+        }
+        catch (Exception exception) when (exception is JsonException or InvalidOperationException)
+        {
+            // Not JSON, or the body was not buffered: the status alone has to do.
+            return null;
+        }
+
+        if (string.IsNullOrWhiteSpace(detail))
+        {
+            return null;
+        }
+
+        if (_apiKey is not null)
+        {
+            detail = detail.Replace(_apiKey, "***", StringComparison.Ordinal);
+        }
+
+        detail = detail.Trim();
+        return detail.Length <= MaxErrorDetailLength ? detail : string.Concat(detail.AsSpan(0, MaxErrorDetailLength), "…");
+    }
+}
