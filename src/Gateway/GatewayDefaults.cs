@@ -3,7 +3,6 @@ using Conversations.Gateway.Errors;
 using Conversations.Gateway.Streaming;
 using Conversations.Grains.Abstractions.Serialization;
 using Microsoft.AspNetCore.Http.Json;
-using Microsoft.AspNetCore.Routing;
 
 namespace Conversations.Gateway;
 
@@ -18,6 +17,7 @@ public static class GatewayDefaults
         builder.Services.Configure<JsonOptions>(o => CopyContractJson(o.SerializerOptions));
         // Bad bodies reach the exception handler, which names the field, in every environment.
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        builder.Services.AddSingleton<Threads.ThreadRunner>();
         builder.Services.AddOptions<StreamingOptions>()
             .BindConfiguration(StreamingOptions.SectionName)
             .ValidateDataAnnotations()
@@ -37,5 +37,6 @@ public static class GatewayDefaults
     {
         target.PropertyNamingPolicy = ContractJson.Options.PropertyNamingPolicy;
         target.DefaultIgnoreCondition = ContractJson.Options.DefaultIgnoreCondition;
+        target.Encoder = ContractJson.Options.Encoder;
     }
 }

@@ -1,6 +1,7 @@
 using Conversations.Gateway;
 using Conversations.Gateway.Health;
 using Conversations.Gateway.Threads;
+using Conversations.Silo.Hosting;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddGatewayDefaults();

@@ -17,7 +17,7 @@ public static class ThreadEventSse
         };
 
     /// <summary>The events of one run, ending with its terminal event.</summary>
-    public static async IAsyncEnumerable<ThreadEvent> UntilRunEnds(
+    public static async IAsyncEnumerable<ThreadEvent> UntilRunEndsAsync(
         this IAsyncEnumerable<ThreadEvent> events, string runId, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         await foreach (var threadEvent in events.WithCancellation(cancellationToken))
@@ -35,7 +35,7 @@ public static class ThreadEventSse
         }
     }
 
-    public static async IAsyncEnumerable<SseItem<string>> ToSseItems(
+    public static async IAsyncEnumerable<SseItem<string>> ToSseItemsAsync(
         this IAsyncEnumerable<ThreadEvent> events, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         await foreach (var threadEvent in events.WithCancellation(cancellationToken))

@@ -147,7 +147,7 @@ public static partial class ThreadsApi
         if (request.Stream == true)
         {
             // The response ends with the run; the run does not end with the response.
-            var items = runEvents.UntilRunEnds(accepted.RunId).ToSseItems();
+            var items = runEvents.UntilRunEndsAsync(accepted.RunId, CancellationToken.None).ToSseItemsAsync(CancellationToken.None);
             return new ServerSentEventsStream(items, services.Streaming.Value.HeartbeatInterval);
         }
 
@@ -171,7 +171,7 @@ public static partial class ThreadsApi
             return ThreadNotFound(threadId);
         }
 
-        var items = StopOnShutdown(services.Events.SubscribeAsync(threadId, afterSequence, cancellationToken), services.Lifetime).ToSseItems();
+        var items = StopOnShutdown(services.Events.SubscribeAsync(threadId, afterSequence, cancellationToken), services.Lifetime).ToSseItemsAsync(cancellationToken);
         return new ServerSentEventsStream(items, services.Streaming.Value.HeartbeatInterval);
     }
 

@@ -44,4 +44,7 @@ public interface IAgentCatalog
 
     /// <summary>Every agent.</summary>
     ValueTask<IReadOnlyList<AgentDefinition>> ListAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Adds an agent or replaces the one with the same name; runs already started keep the definition they began with.</summary>
+    ValueTask UpsertAsync(AgentDefinition agent, CancellationToken cancellationToken = default);
 }

@@ -15,6 +15,15 @@ public sealed record SendMessage(string Content)
 {
     /// <summary>The agent to run; null for the default agent.</summary>
     public string? Agent { get; init; }
+
+    /// <summary>A model for this run instead of the agent's; null for the agent's.</summary>
+    public string? Model { get; init; }
+
+    /// <summary>Sampling temperature for this run; null for the agent's.</summary>
+    public double? Temperature { get; init; }
+
+    /// <summary>Output token limit per model call for this run; null for the agent's.</summary>
+    public int? MaxTokens { get; init; }
 }
 
 /// <summary>Ask for a page of a thread's messages in chronological order.</summary>

@@ -157,6 +157,12 @@ public sealed class ThreadGrain(
             return new SendMessageResult.Rejected(active.RunId);
         }
 
+        agent = agent with
+        {
+            Model = command.Model ?? agent.Model,
+            Temperature = command.Temperature ?? agent.Temperature,
+            MaxTokens = command.MaxTokens ?? agent.MaxTokens,
+        };
         var model = models.Resolve(agent.Model);
         var now = time.GetUtcNow();
         var runId = Ids.NewRunId();

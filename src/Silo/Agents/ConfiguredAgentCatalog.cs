@@ -1,17 +1,21 @@
+using System.Collections.Concurrent;
 using System.ComponentModel.DataAnnotations;
 using Conversations.Grains.Abstractions.Agents;
 using Microsoft.Extensions.Options;
 
 namespace Conversations.Silo.Agents;
 
-/// <summary>Agents declared in configuration (<c>Agents:{name}:…</c>), plus a <c>default</c> agent if none is declared.</summary>
+/// <summary>
+/// Agents declared in configuration (<c>Agents:{name}:…</c>), a <c>default</c> agent if none is declared, and agents
+/// added at run time. (Embedded mode keeps run-time agents in memory; the cluster issue stores them.)
+/// </summary>
 public sealed class ConfiguredAgentCatalog : IAgentCatalog
 {
-    private readonly Dictionary<string, AgentDefinition> _agents;
+    private readonly ConcurrentDictionary<string, AgentDefinition> _agents;
 
     public ConfiguredAgentCatalog(IOptions<AgentsOptions> options)
     {
-        _agents = new Dictionary<string, AgentDefinition>(StringComparer.Ordinal);
+        _agents = new ConcurrentDictionary<string, AgentDefinition>(StringComparer.Ordinal);
         foreach (var (name, settings) in options.Value.Agents)
         {
             _agents[name] = settings.ToDefinition(name);
@@ -25,6 +29,13 @@ public sealed class ConfiguredAgentCatalog : IAgentCatalog
 
     public ValueTask<IReadOnlyList<AgentDefinition>> ListAsync(CancellationToken cancellationToken = default) =>
         ValueTask.FromResult<IReadOnlyList<AgentDefinition>>([.. _agents.Values.OrderBy(a => a.Name, StringComparer.Ordinal)]);
+
+    public ValueTask UpsertAsync(AgentDefinition agent, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(agent.Name);
+        _agents[agent.Name] = agent;
+        return ValueTask.CompletedTask;
+    }
 }
 
 /// <summary>The <c>Agents</c> configuration section: agent name → settings.</summary>

@@ -40,7 +40,9 @@ public sealed record ModelSelection(bool IsDemo, string Endpoint, OpenAiModelOpt
             ApiKey = apiKey,
             BaseUrl = endpoint,
             Model = model,
-            SupportsStreaming = !bool.TryParse(section["SupportsStreaming"], out var streams) || streams,
+            SupportsStreaming = section.GetValue("SupportsStreaming", true),
+            MaxRetries = section.GetValue("MaxRetries", 2),
+            NetworkTimeout = section.GetValue("NetworkTimeout", TimeSpan.FromSeconds(100)),
         };
         return new ModelSelection(false, endpoint?.GetLeftPart(UriPartial.Path) ?? "https://api.openai.com/v1", options);
     }

@@ -1,0 +1,85 @@
+using Conversations.Gateway.Streaming;
+using Conversations.Grains;
+using Conversations.Grains.Abstractions.Events;
+using Conversations.Grains.Abstractions.Runtime;
+using Conversations.Grains.Abstractions.Threads;
+using Conversations.Silo.Streams;
+
+namespace Conversations.Gateway.Threads;
+
+/// <summary>
+/// What every wire format does to run a turn: make sure the thread exists, send the user message to its grain,
+/// and read that run's events from the thread stream. Dialects only project those events; none calls a model.
+/// </summary>
+public sealed class ThreadRunner(IGrainFactory grains, IThreadEventSource events)
+{
+    /// <summary>
+    /// Starts a run on <paramref name="threadId"/>, creating the thread when it does not exist (with
+    /// <paramref name="priorMessages"/> as its history; ignored for an existing thread, which has its own).
+    /// A null <paramref name="threadId"/> makes a new thread.
+    /// </summary>
+    public async Task<RunStart> StartAsync(
+        string? threadId, IReadOnlyList<NewMessage> priorMessages, SendMessage message, CancellationToken cancellationToken)
+    {
+        threadId ??= Ids.NewThreadId();
+        var grain = grains.GetGrain<IThreadGrain>(threadId);
+        var created = false;
+        if (await grain.GetAsync(cancellationToken) is null)
+        {
+            created = await grain.CreateAsync(new CreateThread { Messages = priorMessages }, cancellationToken) is not null;
+        }
+
+        var result = await grain.SendMessageAsync(message, cancellationToken);
+        return result switch
+        {
+            SendMessageResult.Accepted accepted => new RunStart.Started(
+                threadId,
+                accepted.RunId,
+                created,
+                // The run's events, from the first: subscribed after the run started, replayed from its start sequence.
+                events.SubscribeAsync(threadId, accepted.StartSequence - 1, CancellationToken.None).UntilRunEndsAsync(accepted.RunId, CancellationToken.None)),
+            SendMessageResult.Rejected rejected => new RunStart.Rejected(threadId, rejected.ActiveRunId),
+            SendMessageResult.AgentNotFound agent => new RunStart.AgentNotFound(agent.Agent),
+            _ => new RunStart.ThreadNotFound(threadId),
+        };
+    }
+
+    /// <summary>Reads a thread's whole history (for dialects that answer with it).</summary>
+    public async Task<IReadOnlyList<ThreadMessage>?> ReadHistoryAsync(string threadId, CancellationToken cancellationToken)
+    {
+        var grain = grains.GetGrain<IThreadGrain>(threadId);
+        var all = new List<ThreadMessage>();
+        string? after = null;
+        while (true)
+        {
+            var page = await grain.GetMessagesAsync(new MessagePageRequest(after, 1000), cancellationToken);
+            if (page is null)
+            {
+                return null;
+            }
+
+            all.AddRange(page.Data);
+            if (!page.HasMore)
+            {
+                return all;
+            }
+
+            after = page.LastId;
+        }
+    }
+}
+
+/// <summary>The outcome of <see cref="ThreadRunner.StartAsync"/>.</summary>
+public abstract record RunStart
+{
+    private RunStart() { }
+
+    /// <summary>The run started; <paramref name="Events"/> are its events, ending with its terminal one.</summary>
+    public sealed record Started(string ThreadId, string RunId, bool ThreadCreated, IAsyncEnumerable<ThreadEvent> Events) : RunStart;
+
+    public sealed record Rejected(string ThreadId, string ActiveRunId) : RunStart;
+
+    public sealed record AgentNotFound(string Agent) : RunStart;
+
+    public sealed record ThreadNotFound(string ThreadId) : RunStart;
+}
