@@ -7,7 +7,6 @@ using Conversations.Grains.Abstractions.Runtime;
 using Conversations.Grains.Abstractions.Threads;
 using Conversations.Silo.Streams;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 
 namespace Conversations.Gateway.Threads;
@@ -85,14 +84,14 @@ public static partial class ThreadsApi
             : TypedResults.Created($"/threads/{Uri.EscapeDataString(threadId)}", created);
     }
 
-    private static async Task<Results<Ok<ThreadSnapshot>, NotFound<ProblemDetails>>> GetThreadAsync(
+    private static async Task<Results<Ok<ThreadSnapshot>, ProblemHttpResult>> GetThreadAsync(
         string threadId, IGrainFactory grains, CancellationToken cancellationToken)
     {
         var thread = await grains.GetGrain<IThreadGrain>(threadId).GetAsync(cancellationToken);
         return thread is null ? ThreadNotFound(threadId) : TypedResults.Ok(thread);
     }
 
-    private static async Task<Results<Ok<MessageListResponse>, NotFound<ProblemDetails>, ValidationProblem>> ListMessagesAsync(
+    private static async Task<Results<Ok<MessageListResponse>, ProblemHttpResult, ValidationProblem>> ListMessagesAsync(
         string threadId, IGrainFactory grains, CancellationToken cancellationToken, int? limit = null, string? after = null)
     {
         if (limit is < 1 or > 100)
@@ -175,14 +174,14 @@ public static partial class ThreadsApi
         return new ServerSentEventsStream(items, services.Streaming.Value.HeartbeatInterval);
     }
 
-    private static async Task<Results<Ok<RunRecord>, NotFound<ProblemDetails>>> GetRunAsync(
+    private static async Task<Results<Ok<RunRecord>, ProblemHttpResult>> GetRunAsync(
         string threadId, string runId, IGrainFactory grains, CancellationToken cancellationToken)
     {
         var run = await grains.GetGrain<IThreadGrain>(threadId).GetRunAsync(runId, cancellationToken);
         return run is null ? RunNotFound(threadId, runId) : TypedResults.Ok(run);
     }
 
-    private static async Task<Results<Accepted<RunRecord>, Ok<RunRecord>, NotFound<ProblemDetails>>> CancelRunAsync(
+    private static async Task<Results<Accepted<RunRecord>, Ok<RunRecord>, ProblemHttpResult>> CancelRunAsync(
         string threadId, string runId, IGrainFactory grains, CancellationToken cancellationToken)
     {
         var result = await grains.GetGrain<IThreadGrain>(threadId).CancelRunAsync(runId, cancellationToken);
@@ -252,19 +251,11 @@ public static partial class ThreadsApi
         }
     }
 
-    private static NotFound<ProblemDetails> ThreadNotFound(string threadId) => TypedResults.NotFound(new ProblemDetails
-    {
-        Status = StatusCodes.Status404NotFound,
-        Title = "Thread not found",
-        Detail = $"No thread has id '{threadId}'.",
-    });
+    private static ProblemHttpResult ThreadNotFound(string threadId) =>
+        TypedResults.Problem($"No thread has id '{threadId}'.", statusCode: StatusCodes.Status404NotFound, title: "Thread not found");
 
-    private static NotFound<ProblemDetails> RunNotFound(string threadId, string runId) => TypedResults.NotFound(new ProblemDetails
-    {
-        Status = StatusCodes.Status404NotFound,
-        Title = "Run not found",
-        Detail = $"Thread '{threadId}' has no run '{runId}'.",
-    });
+    private static ProblemHttpResult RunNotFound(string threadId, string runId) =>
+        TypedResults.Problem($"Thread '{threadId}' has no run '{runId}'.", statusCode: StatusCodes.Status404NotFound, title: "Run not found");
 
     [GeneratedRegex("^[A-Za-z0-9_.:-]{1,128}$")]
     private static partial Regex ThreadIdPattern();

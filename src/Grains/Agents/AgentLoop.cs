@@ -330,6 +330,11 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
         {
             return new ToolOutcome(null, $"Tool '{call.Name}' failed: {ex.Message}", Elapsed());
         }
+        finally
+        {
+            // A tool that outlived its timeout is told to stop before its token source goes away.
+            await timeoutSource.CancelAsync();
+        }
     }
 
     private sealed class ToolCallBuilder(int index, string id)

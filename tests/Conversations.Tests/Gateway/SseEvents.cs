@@ -49,7 +49,7 @@ public static class SseEvents
         return await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
     }
 
-    public static async Task<HttpResponseMessage> GetStreamAsync(this HttpClient client, string path, string? lastEventId = null, CancellationToken cancellationToken = default)
+    public static async Task<HttpResponseMessage> OpenEventStreamAsync(this HttpClient client, string path, string? lastEventId = null, CancellationToken cancellationToken = default)
     {
         var request = new HttpRequestMessage(HttpMethod.Get, path);
         if (lastEventId is not null)
