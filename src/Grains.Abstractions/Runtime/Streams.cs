@@ -16,8 +16,8 @@ public interface IThreadStream
     long LastSequence { get; }
 
     /// <summary>
-    /// Appends an event: assigns the next sequence and the time, delivers it to live subscribers and queues it for
-    /// persistence. Returns the event as appended.
+    /// Appends an event: assigns the next sequence and the time and queues it; subscribers receive it once it is
+    /// durable. Returns the event as appended.
     /// </summary>
     ValueTask<ThreadEvent> AppendAsync(ThreadEvent threadEvent, CancellationToken cancellationToken = default);
 }

@@ -7,8 +7,9 @@ using Microsoft.Extensions.Options;
 namespace Conversations.Silo.Streams.InProcess;
 
 /// <summary>
-/// Thread streams within one process: grains append, gateways' subscribers read, and events are persisted to the
-/// <see cref="IEventLog"/> in batches so a subscriber can resume from any sequence.
+/// Thread streams within one process: grains append, gateways' subscribers read. Events are written to the
+/// <see cref="IEventLog"/> in batches and delivered live once written, so a subscriber can resume from any
+/// sequence it has seen, also after a crash.
 /// </summary>
 public sealed class InProcessStreamHub : IThreadStreamProvider, IThreadEventSource, IAsyncDisposable
 {
@@ -97,7 +98,7 @@ public sealed class InProcessStreamHub : IThreadStreamProvider, IThreadEventSour
         }
     }
 
-    /// <summary>Waits until every event appended so far is in the durable log.</summary>
+    /// <summary>Waits until every event appended so far is in the durable log (and so delivered).</summary>
     public Task FlushAsync(CancellationToken cancellationToken = default) => _persister.FlushAsync(cancellationToken);
 
     public ValueTask DisposeAsync() => _persister.DisposeAsync();
@@ -109,7 +110,7 @@ public sealed class InProcessStreamHub : IThreadStreamProvider, IThreadEventSour
         {
             if (!_channels.TryGetValue(threadId, out channel!))
             {
-                channel = new ThreadStreamChannel(threadId, _options, _time);
+                channel = new ThreadStreamChannel(threadId, _options);
                 channel.Ready = InitializeAsync(channel);
                 _channels.Add(threadId, channel);
             }
@@ -150,7 +151,12 @@ public sealed class InProcessStreamHub : IThreadStreamProvider, IThreadEventSour
 
     private void OnPersisted(ThreadStreamChannel channel, long upTo)
     {
-        channel.MarkPersisted(upTo);
+        var overflowed = channel.MarkPersisted(upTo);
+        if (overflowed > 0)
+        {
+            Log.SubscriberOverflow(_logger, channel.ThreadId, overflowed);
+        }
+
         lock (_gate)
         {
             // A stream nobody holds stays in memory only until its events are durable.
@@ -163,12 +169,7 @@ public sealed class InProcessStreamHub : IThreadStreamProvider, IThreadEventSour
 
     private ThreadEvent Append(ThreadStreamChannel channel, ThreadEvent threadEvent)
     {
-        var appended = channel.Append(threadEvent, out var overflowed);
-        if (overflowed > 0)
-        {
-            Log.SubscriberOverflow(_logger, channel.ThreadId, overflowed);
-        }
-
+        var appended = channel.Append(threadEvent, _time.GetUtcNow());
         _persister.Enqueue(channel, appended);
         return appended;
     }

@@ -4,12 +4,15 @@ using Conversations.Grains.Abstractions.Events;
 namespace Conversations.Silo.Streams.InProcess;
 
 /// <summary>
-/// The in-memory head of one thread's stream: it numbers events, keeps a tail of recent ones, and hands each
-/// to every live subscriber without ever waiting for one. Events leave the tail only once persisted.
+/// The in-memory head of one thread's stream. It numbers events as they are appended, and delivers them to live
+/// subscribers only once the durable log has them — so every event a client has seen survives a crash, sequence
+/// numbers are never reused, and resuming from any id a client holds has no gap. It keeps a tail of recent events
+/// for subscribers that join late, and never waits for a slow subscriber.
 /// </summary>
-internal sealed class ThreadStreamChannel(string threadId, StreamOptions options, TimeProvider time)
+internal sealed class ThreadStreamChannel(string threadId, StreamOptions options)
 {
     private readonly Lock _gate = new();
+    private readonly List<ThreadEvent> _pending = [];
     private readonly List<ThreadEvent> _tail = [];
     private readonly List<Channel<ThreadEvent>> _subscribers = [];
     private long _last;
@@ -53,51 +56,54 @@ internal sealed class ThreadStreamChannel(string threadId, StreamOptions options
         }
     }
 
-    public ThreadEvent Append(ThreadEvent threadEvent, out int overflowed)
+    /// <summary>Numbers an event; it is delivered when <see cref="MarkPersisted"/> says the log has it.</summary>
+    public ThreadEvent Append(ThreadEvent threadEvent, DateTimeOffset now)
     {
-        overflowed = 0;
         lock (_gate)
         {
-            var sequenced = threadEvent with { Sequence = ++_last, CreatedAt = time.GetUtcNow() };
-            _tail.Add(sequenced);
-            for (var i = _subscribers.Count - 1; i >= 0; i--)
-            {
-                if (!_subscribers[i].Writer.TryWrite(sequenced))
-                {
-                    _subscribers[i].Writer.TryComplete(new SubscriberOverflowException(ThreadId, sequenced.Sequence - 1));
-                    _subscribers.RemoveAt(i);
-                    overflowed++;
-                }
-            }
-
+            var sequenced = threadEvent with { Sequence = ++_last, CreatedAt = now };
+            _pending.Add(sequenced);
             return sequenced;
         }
     }
 
-    public void MarkPersisted(long upTo)
+    /// <summary>Delivers, in order, every pending event up to <paramref name="upTo"/>; returns how many subscribers overflowed.</summary>
+    public int MarkPersisted(long upTo)
     {
+        var overflowed = 0;
         lock (_gate)
         {
+            var durable = 0;
+            while (durable < _pending.Count && _pending[durable].Sequence <= upTo)
+            {
+                var next = _pending[durable++];
+                _tail.Add(next);
+                for (var i = _subscribers.Count - 1; i >= 0; i--)
+                {
+                    if (!_subscribers[i].Writer.TryWrite(next))
+                    {
+                        _subscribers[i].Writer.TryComplete(new SubscriberOverflowException(ThreadId, next.Sequence - 1));
+                        _subscribers.RemoveAt(i);
+                        overflowed++;
+                    }
+                }
+            }
+
+            _pending.RemoveRange(0, durable);
             _persisted = Math.Max(_persisted, upTo);
-            var excess = _tail.Count - options.TailCapacity;
-            if (excess <= 0)
+            if (_tail.Count > options.TailCapacity)
             {
-                return;
+                _tail.RemoveRange(0, _tail.Count - options.TailCapacity);
             }
-
-            var removable = 0;
-            while (removable < excess && _tail[removable].Sequence <= _persisted)
-            {
-                removable++;
-            }
-
-            _tail.RemoveRange(0, removable);
         }
+
+        return overflowed;
     }
 
     /// <summary>
-    /// Registers a live subscriber and, atomically with it, takes the tail events after <paramref name="after"/>;
-    /// <paramref name="tailStart"/> is the first sequence held in memory (older ones come from the log).
+    /// Registers a live subscriber and, atomically with it, takes the delivered tail events after
+    /// <paramref name="after"/>; <paramref name="tailStart"/> is the first sequence held in memory (older ones
+    /// come from the log). Every later event reaches the returned channel.
     /// </summary>
     public Channel<ThreadEvent> Subscribe(long after, out List<ThreadEvent> snapshot, out long tailStart)
     {
@@ -109,7 +115,7 @@ internal sealed class ThreadStreamChannel(string threadId, StreamOptions options
         });
         lock (_gate)
         {
-            tailStart = _tail.Count > 0 ? _tail[0].Sequence : _last + 1;
+            tailStart = _tail.Count > 0 ? _tail[0].Sequence : _persisted + 1;
             snapshot = _tail.Where(e => e.Sequence > after).ToList();
             _subscribers.Add(live);
         }
