@@ -32,7 +32,9 @@ public sealed class ServerSentEventsStream(IAsyncEnumerable<SseItem<string>> ite
         var cancellationToken = httpContext.RequestAborted;
         try
         {
+            // Headers go out now, so a client knows the stream is open before the first event.
             await response.StartAsync(cancellationToken);
+            await response.Body.FlushAsync(cancellationToken);
             await SseFormatter.WriteAsync(WithHeartbeats(items, response.Body, cancellationToken), response.Body, cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

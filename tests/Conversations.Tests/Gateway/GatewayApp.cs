@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace Conversations.Tests.Gateway;
 
@@ -28,6 +29,8 @@ public sealed class GatewayApp : WebApplicationFactory<Program>
             ["OPENAI_BASE_URL"] = "",
             ["OPENAI_MODEL"] = "",
             ["DemoModel:TokenDelay"] = "00:00:00",
+            // Longer than any hang guard: a stream whose headers wait for the first heartbeat fails the test.
+            ["Streaming:HeartbeatInterval"] = "00:10:00",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
@@ -73,6 +76,7 @@ public sealed class GatewayApp : WebApplicationFactory<Program>
     {
         builder.UseEnvironment("Testing");
         builder.ConfigureAppConfiguration(configuration => configuration.AddInMemoryCollection(_settings));
+        builder.ConfigureServices(services => services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(3)));
         if (_configureServices is not null)
         {
             builder.ConfigureServices(_configureServices);
