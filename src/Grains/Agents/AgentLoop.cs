@@ -16,6 +16,12 @@ public interface IRunSink
 
     /// <summary>Stores messages at the end of the thread's history (the sink assigns ordinals).</summary>
     Task AppendMessagesAsync(IReadOnlyList<ThreadMessage> messages, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// How a message cut off by cancellation is marked: <c>cancelled</c> when a client cancelled the run,
+    /// <c>incomplete</c> when the run was interrupted (it then fails).
+    /// </summary>
+    string CancelledMessageStatus { get; }
 }
 
 /// <summary>How a run ended when it did not throw.</summary>
@@ -154,7 +160,7 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
         catch (Exception ex) when (text.Length > 0 || calls.Count > 0)
         {
             // Keep what arrived: the partial message is stored and announced, marked by how the run ends.
-            var status = ex is OperationCanceledException ? MessageStatuses.Cancelled : MessageStatuses.Incomplete;
+            var status = ex is OperationCanceledException ? sink.CancelledMessageStatus : MessageStatuses.Incomplete;
             var partial = BuildMessage(messageId, runId, startedAt, text, calls, status, finishReason ?? status, usage, complete: false);
             await StoreAndAnnounceAsync(threadId, runId, partial, sink, CancellationToken.None);
             throw;

@@ -208,7 +208,7 @@ public sealed class ThreadGrain(
     {
         // The run owns its lifetime: it is stopped by a cancel or a shutdown, never by the caller that started it.
         await Task.Yield();
-        var sink = new RunSink(this);
+        var sink = new RunSink(this, run);
         ThreadEvent terminal;
         RunRecord ended;
         try
@@ -287,9 +287,11 @@ public sealed class ThreadGrain(
     }
 
     /// <summary>Where the agent loop's events and messages go: the stream, and the grain's state.</summary>
-    private sealed class RunSink(ThreadGrain grain) : IRunSink
+    private sealed class RunSink(ThreadGrain grain, ActiveRun run) : IRunSink
     {
         public Usage? Usage { get; private set; }
+
+        public string CancelledMessageStatus => run.InterruptedBy is null ? MessageStatuses.Cancelled : MessageStatuses.Incomplete;
 
         public async ValueTask PublishAsync(ThreadEvent threadEvent, CancellationToken cancellationToken)
         {

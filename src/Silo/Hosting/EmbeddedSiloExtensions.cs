@@ -75,11 +75,18 @@ internal sealed class SiloLifecycle(
     InProcessStreamHub streams,
     IChatModelProvider models,
     ModelSelection selection,
+    IHostApplicationLifetime lifetime,
     ILogger<SiloLifecycle> logger) : IHostedService
 {
+    private Task _deactivation = Task.CompletedTask;
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+
+        // Runs end (and tell their subscribers why) as soon as the host begins to stop, so open streaming
+        // responses finish before the server stops accepting and draining connections.
+        lifetime.ApplicationStopping.Register(() => _deactivation = catalog.DeactivateAllAsync());
         Log.StorageReady(logger, database.Path);
         if (selection.IsDemo)
         {
@@ -93,6 +100,7 @@ internal sealed class SiloLifecycle(
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        await _deactivation.WaitAsync(cancellationToken).ConfigureAwait(false);
         await catalog.DeactivateAllAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
         await streams.FlushAsync(cancellationToken).ConfigureAwait(false);
     }

@@ -69,6 +69,7 @@ public sealed class ActivationCatalog : IAsyncDisposable
     /// <summary>Deactivates everything (shutdown): running work is interrupted and told why.</summary>
     public async Task DeactivateAllAsync()
     {
+        // Idempotent: a second call waits for whatever is still deactivating.
         _stopping = true;
         var all = _activations.Values.ToList();
         foreach (var activation in all)
