@@ -33,6 +33,8 @@ public sealed class ServerSentEventsStream(IAsyncEnumerable<SseItem<string>> ite
         try
         {
             await response.StartAsync(cancellationToken);
+            // Kestrel holds the headers until the first body write; a client waits for them before it reads anything.
+            await response.Body.FlushAsync(cancellationToken);
             await SseFormatter.WriteAsync(WithHeartbeats(items, response.Body, cancellationToken), response.Body, cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
