@@ -3,6 +3,7 @@ using Conversations.Gateway.Streaming;
 using Conversations.Gateway.Threads;
 using Conversations.Grains.Abstractions.Agents;
 using Conversations.Grains.Abstractions.Events;
+using Conversations.Grains.Models;
 using Conversations.Grains.Tools;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -36,12 +37,12 @@ public static class StreamingChatApi
             .WithSummary("Chat with an agent and get the whole reply with its tool calls and usage.");
 
         var agents = app.MapGroup("/agents").WithTags("Streaming chat (seed 003)");
-        agents.MapGet("/", (IAgentCatalog catalog, ToolRegistry tools, CancellationToken cancellationToken) =>
-                ListAgentsAsync(conversations, catalog, tools, cancellationToken))
+        agents.MapGet("/", ([AsParameters] AgentServices services, CancellationToken cancellationToken) =>
+                ListAgentsAsync(conversations, services, cancellationToken))
             .WithName("StreamingChatListAgents")
             .WithSummary("List the agents.");
-        agents.MapPost("/{agent_name}", (string agent_name, AgentConfigRequest? request, IAgentCatalog catalog, ToolRegistry tools, CancellationToken cancellationToken) =>
-                SaveAgentAsync(agent_name, request, conversations, catalog, tools, cancellationToken))
+        agents.MapPost("/{agent_name}", (string agent_name, AgentConfigRequest? request, [AsParameters] AgentServices services, CancellationToken cancellationToken) =>
+                SaveAgentAsync(agent_name, request, conversations, services, cancellationToken))
             .WithName("StreamingChatSaveAgent")
             .WithSummary("Create an agent (or replace one) with instructions, model, max_parallel_tools and tool_call_timeout (seconds).");
 
@@ -133,17 +134,20 @@ public static class StreamingChatApi
     }
 
     private static async Task<Ok<AgentListResponse>> ListAgentsAsync(
-        StreamingChatConversations conversations, IAgentCatalog catalog, ToolRegistry tools, CancellationToken cancellationToken)
+        StreamingChatConversations conversations, AgentServices services, CancellationToken cancellationToken)
     {
-        var all = AllToolNames(tools);
-        var agents = await catalog.ListAsync(cancellationToken);
-        return TypedResults.Ok(new AgentListResponse([.. agents.Select(a => AgentInfo.From(a, conversations.DisplayName(a.Name), all))]));
+        var all = AllToolNames(services.Tools);
+        var agents = await services.Catalog.ListAsync(cancellationToken);
+        return TypedResults.Ok(new AgentListResponse(
+            [.. agents.Select(a => AgentInfo.From(a, conversations.DisplayName(a.Name), services.Models.DefaultModel, all))]));
     }
 
     private static async Task<Results<Ok<AgentSavedResponse>, ValidationProblem>> SaveAgentAsync(
-        string agentName, AgentConfigRequest? request, StreamingChatConversations conversations, IAgentCatalog catalog, ToolRegistry tools,
+        string agentName, AgentConfigRequest? request, StreamingChatConversations conversations, AgentServices services,
         CancellationToken cancellationToken)
     {
+        var tools = services.Tools;
+        var catalog = services.Catalog;
         request ??= new AgentConfigRequest(null, null, null, null, null, null);
         var errors = new Dictionary<string, string[]>();
         if (!StreamingChatConversations.IsValidAgentName(agentName))
@@ -208,7 +212,7 @@ public static class StreamingChatApi
 
         var verb = existing is null ? "created" : "updated";
         return TypedResults.Ok(new AgentSavedResponse(
-            $"Agent '{agentName}' {verb} successfully", AgentInfo.From(agent, conversations.DisplayName(agentName), AllToolNames(tools))));
+            $"Agent '{agentName}' {verb} successfully", AgentInfo.From(agent, conversations.DisplayName(agentName), services.Models.DefaultModel, AllToolNames(tools))));
     }
 
     private static string[] AllToolNames(ToolRegistry tools) => [.. tools.All.Select(t => t.Definition.Name).Order(StringComparer.Ordinal)];
@@ -228,6 +232,9 @@ public static class StreamingChatApi
         }
     }
 }
+
+/// <summary>Dependencies of the seed 003 agent handlers, bundled.</summary>
+public readonly record struct AgentServices(IAgentCatalog Catalog, ToolRegistry Tools, IChatModelProvider Models);
 
 /// <summary>Dependencies of the seed 003 chat handlers, bundled.</summary>
 public readonly record struct StreamingChatServices(ThreadRunner Runner, IAgentCatalog Agents, IOptions<StreamingOptions> Streaming);

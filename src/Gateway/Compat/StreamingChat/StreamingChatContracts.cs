@@ -176,7 +176,7 @@ public sealed record AgentConfigRequest(
 /// <param name="Name">The agent's key (what <c>agent</c> in a chat request names).</param>
 /// <param name="DisplayName">The <c>name</c> given when it was created through <c>POST /agents/{agent_name}</c>.</param>
 /// <param name="Instructions">The system instructions.</param>
-/// <param name="Model">The model; null for the server's default.</param>
+/// <param name="Model">The model the agent uses (the server's default model when it names none).</param>
 /// <param name="MaxParallelTools">How many tool calls run at once.</param>
 /// <param name="ToolCallTimeout">Seconds one tool call may take.</param>
 /// <param name="Tools">The tools the agent may call.</param>
@@ -184,13 +184,13 @@ public sealed record AgentInfo(
     [property: JsonPropertyName("name")] string Name,
     [property: JsonPropertyName("display_name")] string? DisplayName,
     [property: JsonPropertyName("instructions")] string Instructions,
-    [property: JsonPropertyName("model")] string? Model,
+    [property: JsonPropertyName("model")] string Model,
     [property: JsonPropertyName("max_parallel_tools")] int MaxParallelTools,
     [property: JsonPropertyName("tool_call_timeout")] double ToolCallTimeout,
     [property: JsonPropertyName("tools")] IReadOnlyList<string> Tools)
 {
-    public static AgentInfo From(AgentDefinition agent, string? displayName, IReadOnlyList<string> allTools) => new(
-        agent.Name, displayName, agent.Instructions, agent.Model, agent.MaxParallelTools, agent.ToolTimeout.TotalSeconds, agent.Tools ?? allTools);
+    public static AgentInfo From(AgentDefinition agent, string? displayName, string defaultModel, IReadOnlyList<string> allTools) => new(
+        agent.Name, displayName, agent.Instructions, agent.Model ?? defaultModel, agent.MaxParallelTools, agent.ToolTimeout.TotalSeconds, agent.Tools ?? allTools);
 }
 
 /// <summary>The answer of <c>GET /agents</c>.</summary>
