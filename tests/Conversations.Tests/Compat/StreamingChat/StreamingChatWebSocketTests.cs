@@ -63,6 +63,9 @@ public sealed class StreamingChatWebSocketTests
         Assert.Equal("chat_complete", reply[^1].WsType());
         Assert.Equal("Still here.", reply[^1].GetProperty("data").Str("final_response"));
         Assert.Equal(WebSocketState.Open, socket.State);
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", Guard);
+        Assert.Equal(WebSocketState.Closed, socket.State);
+        Assert.Equal(WebSocketCloseStatus.NormalClosure, socket.CloseStatus);
     }
 
     [Fact]
