@@ -29,6 +29,7 @@ public static class GatewayDefaults
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseWebSockets();
         app.MapOpenApi();
         return app;
     }

@@ -24,6 +24,9 @@ public sealed record SendMessage(string Content)
 
     /// <summary>Output token limit per model call for this run; null for the agent's.</summary>
     public int? MaxTokens { get; init; }
+
+    /// <summary>How many tool calls of one model turn run at once in this run (1 runs them one by one); null for the agent's.</summary>
+    public int? MaxParallelTools { get; init; }
 }
 
 /// <summary>Ask for a page of a thread's messages in chronological order.</summary>

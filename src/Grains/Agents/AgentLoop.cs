@@ -84,7 +84,12 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
                     ThreadId = threadId,
                     RunId = runId,
                     Status = AgentStatuses.ToolCallDetected,
-                    Details = new Dictionary<string, object?> { ["depth"] = depth, ["toolCalls"] = calls.Select(c => c.Name).ToArray() },
+                    Details = new Dictionary<string, object?>
+                    {
+                        ["depth"] = depth,
+                        ["toolCalls"] = calls.Select(c => c.Name).ToArray(),
+                        ["maxParallelTools"] = agent.MaxParallelTools,
+                    },
                 },
                 cancellationToken);
 

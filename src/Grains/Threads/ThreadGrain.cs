@@ -162,6 +162,7 @@ public sealed class ThreadGrain(
             Model = command.Model ?? agent.Model,
             Temperature = command.Temperature ?? agent.Temperature,
             MaxTokens = command.MaxTokens ?? agent.MaxTokens,
+            MaxParallelTools = command.MaxParallelTools is { } maxParallelTools ? Math.Max(1, maxParallelTools) : agent.MaxParallelTools,
         };
         var model = models.Resolve(agent.Model);
         var now = time.GetUtcNow();

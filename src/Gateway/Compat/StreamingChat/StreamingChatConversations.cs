@@ -1,0 +1,132 @@
+using System.Collections.Concurrent;
+using System.Text.RegularExpressions;
+using Conversations.Gateway.Threads;
+using Conversations.Grains.Abstractions.Agents;
+using Conversations.Grains.Abstractions.Threads;
+
+namespace Conversations.Gateway.Compat.StreamingChat;
+
+/// <summary>
+/// Seed 003's server keeps one conversation per agent. Here a conversation is a thread: the agent's key maps to a
+/// thread id, <c>chat-{agent}</c> at first and a fresh <c>chat-{agent}-{guid}</c> after each <c>reset_history</c>.
+/// The map (and the display names given to <c>POST /agents</c>) lives in this gateway process's memory; the threads
+/// themselves are stored like any other.
+/// </summary>
+public sealed partial class StreamingChatConversations
+{
+    public const int MaxAgentNameLength = 64;
+
+    private readonly ConcurrentDictionary<string, string> _threads = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _displayNames = new(StringComparer.Ordinal);
+
+    /// <summary>The thread that holds <paramref name="agent"/>'s conversation now.</summary>
+    public string ThreadFor(string agent) => _threads.GetOrAdd(agent, static a => $"chat-{a}");
+
+    /// <summary>Starts a new conversation for <paramref name="agent"/> and returns its thread.</summary>
+    public string Reset(string agent) => _threads[agent] = $"chat-{agent}-{Guid.CreateVersion7():N}";
+
+    public string? DisplayName(string agent) => _displayNames.GetValueOrDefault(agent);
+
+    public void SetDisplayName(string agent, string? displayName)
+    {
+        if (displayName is null)
+        {
+            _displayNames.TryRemove(agent, out _);
+        }
+        else
+        {
+            _displayNames[agent] = displayName;
+        }
+    }
+
+    /// <summary>Checks a chat request's fields; the errors name the field.</summary>
+    public static Dictionary<string, string[]> Validate(ChatRequest? request)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (request is null)
+        {
+            errors["message"] = ["A JSON body with 'message' is required."];
+            return errors;
+        }
+
+        if (string.IsNullOrWhiteSpace(request.Message))
+        {
+            errors["message"] = ["message is required and must not be empty."];
+        }
+        else if (request.Message.Length > ThreadsApi.MaxMessageLength)
+        {
+            errors["message"] = [$"message must be at most {ThreadsApi.MaxMessageLength} characters."];
+        }
+
+        if (request.Agent is not null && !AgentNamePattern().IsMatch(request.Agent))
+        {
+            errors["agent"] = [$"agent must be 1-{MaxAgentNameLength} characters: letters, digits, '_', '-' or '.'."];
+        }
+
+        if (request.ThreadId is not null && !ThreadIdPattern().IsMatch(request.ThreadId))
+        {
+            errors["thread_id"] = ["thread_id must be 1-128 characters: letters, digits, '_', '-', '.' or ':'."];
+        }
+        else if (request.ThreadId is not null && request.ResetHistory == true)
+        {
+            errors["reset_history"] = ["reset_history cannot start a given thread_id over; omit thread_id to start a new conversation with the agent."];
+        }
+
+        return errors;
+    }
+
+    /// <summary>Checks an agent key (the <c>agent_name</c> path segment, the <c>agent</c> field).</summary>
+    public static bool IsValidAgentName(string agent) => AgentNamePattern().IsMatch(agent);
+
+    /// <summary>
+    /// Starts a run for a validated request: on <c>thread_id</c> when given, else on the agent's conversation
+    /// (a new one when <c>reset_history</c> is true).
+    /// </summary>
+    public async Task<ChatStart> StartAsync(ChatRequest request, ThreadRunner runner, IAgentCatalog agents, CancellationToken cancellationToken)
+    {
+        var agent = request.Agent ?? AgentDefinition.DefaultName;
+        if (await agents.GetAsync(agent, cancellationToken) is null)
+        {
+            return new ChatStart.Invalid(new Dictionary<string, string[]> { ["agent"] = [$"No agent is named '{agent}'."] });
+        }
+
+        var threadId = request.ThreadId ?? (request.ResetHistory == true ? Reset(agent) : ThreadFor(agent));
+        var command = new SendMessage(request.Message!)
+        {
+            Agent = agent,
+            MaxParallelTools = request.ParallelTools == false ? 1 : null,
+        };
+        var start = await runner.StartAsync(threadId, [], command, cancellationToken);
+        return start switch
+        {
+            RunStart.Started started => new ChatStart.Started(agent, started.ThreadId, started.RunId, started.Events.ProjectAsync(agent, CancellationToken.None)),
+            RunStart.Rejected rejected => new ChatStart.Busy(agent, rejected.ThreadId, rejected.ActiveRunId),
+            RunStart.AgentNotFound missing => new ChatStart.Invalid(new Dictionary<string, string[]> { ["agent"] = [$"No agent is named '{missing.Agent}'."] }),
+            _ => throw new InvalidOperationException($"Thread '{threadId}' could not be created or found."),
+        };
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9_.-]{1,64}$")]
+    private static partial Regex AgentNamePattern();
+
+    [GeneratedRegex("^[A-Za-z0-9_.:-]{1,128}$")]
+    private static partial Regex ThreadIdPattern();
+}
+
+/// <summary>The outcome of <see cref="StreamingChatConversations.StartAsync"/>.</summary>
+public abstract record ChatStart
+{
+    private ChatStart() { }
+
+    /// <summary>A field is wrong (an unknown agent).</summary>
+    public sealed record Invalid(Dictionary<string, string[]> Errors) : ChatStart;
+
+    /// <summary>The thread already has an active run (the thread's <c>reject</c> strategy).</summary>
+    public sealed record Busy(string Agent, string ThreadId, string ActiveRunId) : ChatStart
+    {
+        public string Detail => $"Run '{ActiveRunId}' is still active on thread '{ThreadId}'; wait for it to end or cancel it.";
+    }
+
+    /// <summary>The run started; <paramref name="Events"/> are its events in seed 003's form, ending with its terminal one.</summary>
+    public sealed record Started(string Agent, string ThreadId, string RunId, IAsyncEnumerable<ChatStreamEvent> Events) : ChatStart;
+}
