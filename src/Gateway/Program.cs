@@ -1,4 +1,6 @@
 using Conversations.Gateway;
+using Conversations.Gateway.Compat.Langbase;
+using Conversations.Gateway.Compat.OpenAi;
 using Conversations.Gateway.Health;
 using Conversations.Gateway.Threads;
 using Conversations.Silo.Hosting;
@@ -11,6 +13,8 @@ var app = builder.Build();
 app.UseGatewayDefaults();
 app.MapHealthApi();
 app.MapThreadsApi();
+app.MapOpenAiCompatApi();
+app.MapLangbaseCompatApi();
 app.Run();
 
 /// <summary>Entry point, public for WebApplicationFactory-based tests.</summary>
