@@ -362,4 +362,42 @@ public sealed class ChatCompletionsTests
         var system = model.Requests[0].Messages.First(m => m!["role"]!.GetValue<string>() == "system");
         Assert.Contains("pirate", system!["content"]!.GetValue<string>());
     }
+
+    [Fact]
+    public async Task A_run_cut_off_by_the_token_limit_finishes_length()
+    {
+        await using var model = await FakeOpenAiServer.StartAsync(Guard);
+        model.Enqueue(ScriptedResponse.Text("Once upon a").WithFinishReason("length"));
+        await using var app = GatewayApp.WithModel(model);
+
+        using var response = await app.Client.PostJsonAsync(
+            "/v1/chat/completions", new { messages = new[] { new { role = "user", content = "story" } }, stream = true, max_tokens = 3 }, cancellationToken: Guard);
+        var chunks = (await response.ReadDataLinesAsync(Guard)).Chunks();
+
+        var finish = Assert.Single(chunks, c => c.HasChoice() && c.Choice().GetProperty("finish_reason").ValueKind != JsonValueKind.Null);
+        Assert.Equal("length", finish.Choice().Str("finish_reason"));
+        Assert.Equal(3, model.Requests[0].Body!["max_completion_tokens"]?.GetValue<int>() ?? model.Requests[0].Body!["max_tokens"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task A_cancelled_run_ends_the_stream_with_a_run_cancelled_error_chunk()
+    {
+        await using var model = await FakeOpenAiServer.StartAsync(Guard);
+        model.Enqueue(ScriptedResponse.Hang());
+        await using var app = GatewayApp.WithModel(model);
+        var client = app.Client;
+
+        using var response = await client.PostJsonAsync(
+            "/v1/chat/completions", new { messages = new[] { new { role = "user", content = "slow" } }, stream = true }, cancellationToken: Guard);
+        var threadId = response.Headers.GetValues("X-Thread-Id").Single();
+        await model.WaitForRequestAsync(1, Guard);
+        var thread = await client.GetFromJsonAsync<JsonElement>($"/threads/{threadId}", Guard);
+        using var cancel = await client.PostAsync($"/threads/{threadId}/runs/{thread.Str("activeRunId")}/cancel", null, Guard);
+        var data = await response.ReadDataLinesAsync(Guard);
+
+        Assert.Equal(HttpStatusCode.Accepted, cancel.StatusCode);
+        Assert.DoesNotContain("[DONE]", data);
+        Assert.Equal("run_cancelled", data.Chunks()[^1].GetProperty("error").Str("code"));
+        Assert.EndsWith(thread.Str("activeRunId")!["run_".Length..], data.Chunks()[0].Str("id"));
+    }
 }
