@@ -1,4 +1,6 @@
 using Conversations.Gateway;
+using Conversations.Gateway.Compat.Langbase;
+using Conversations.Gateway.Compat.OpenAi;
 using Conversations.Gateway.Compat.StreamingChat;
 using Conversations.Gateway.Health;
 using Conversations.Gateway.Threads;
@@ -12,6 +14,8 @@ var app = builder.Build();
 app.UseGatewayDefaults();
 app.MapHealthApi();
 app.MapThreadsApi();
+app.MapOpenAiCompatApi();
+app.MapLangbaseCompatApi();
 app.MapStreamingChatApi();
 app.Run();
 

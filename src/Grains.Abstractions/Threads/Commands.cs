@@ -73,6 +73,21 @@ public abstract record SendMessageResult
     public sealed record AgentNotFound(string Agent) : SendMessageResult;
 }
 
+/// <summary>The answer to <c>AppendMessagesAsync</c>.</summary>
+public abstract record AppendMessagesResult
+{
+    private AppendMessagesResult() { }
+
+    /// <summary>The messages were stored, in this order, with their ids and ordinals.</summary>
+    public sealed record Appended(IReadOnlyList<ThreadMessage> Messages) : AppendMessagesResult;
+
+    /// <summary>A run is active; its context must not change under it.</summary>
+    public sealed record Rejected(string ActiveRunId) : AppendMessagesResult;
+
+    /// <summary>No such thread.</summary>
+    public sealed record ThreadNotFound : AppendMessagesResult;
+}
+
 /// <summary>The answer to a cancel: the run's state after it.</summary>
 public abstract record CancelRunResult
 {

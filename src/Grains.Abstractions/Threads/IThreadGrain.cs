@@ -17,6 +17,12 @@ public interface IThreadGrain : IGrainWithStringKey
     /// <summary>Returns a page of messages in chronological order, or null when the thread does not exist.</summary>
     Task<MessagePage?> GetMessagesAsync(MessagePageRequest request, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Appends messages to the history without running the agent (Langbase's "append messages"). Refused while a run
+    /// is active, so a run's context never changes under it.
+    /// </summary>
+    Task<AppendMessagesResult> AppendMessagesAsync(IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default);
+
     /// <summary>Appends a user message and starts a run. The run belongs to the thread, not to the caller.</summary>
     Task<SendMessageResult> SendMessageAsync(SendMessage command, CancellationToken cancellationToken = default);
 

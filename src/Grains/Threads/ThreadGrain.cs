@@ -138,6 +138,32 @@ public sealed class ThreadGrain(
         _state is null ? null : _activeRun?.RunId == runId ? _activeRun.Record : await store.ReadRunAsync(ThreadId, runId, cancellationToken);
 
     /// <inheritdoc />
+    public async Task<AppendMessagesResult> AppendMessagesAsync(IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default)
+    {
+        if (_state is null)
+        {
+            return new AppendMessagesResult.ThreadNotFound();
+        }
+
+        if (_activeRun is { } active)
+        {
+            return new AppendMessagesResult.Rejected(active.RunId);
+        }
+
+        var now = time.GetUtcNow();
+        var state = _state.State;
+        var stored = messages
+            .Select((m, i) => new ThreadMessage(Ids.NewMessageId(), state.MessageCount + i + 1, m.Role, m.Content, now))
+            .ToList();
+        if (stored.Count > 0)
+        {
+            await WriteAsync(state with { MessageCount = state.MessageCount + stored.Count, UpdatedAt = now }, stored, [], cancellationToken);
+        }
+
+        return new AppendMessagesResult.Appended(stored);
+    }
+
+    /// <inheritdoc />
     public async Task<SendMessageResult> SendMessageAsync(SendMessage command, CancellationToken cancellationToken = default)
     {
         if (_state is null)

@@ -33,6 +33,9 @@ internal sealed class ThreadGrainReference(ActivationCatalog catalog, string key
     public Task<MessagePage?> GetMessagesAsync(MessagePageRequest request, CancellationToken cancellationToken = default) =>
         catalog.InvokeAsync<IThreadGrain, MessagePage?>(key, g => g.GetMessagesAsync(request, cancellationToken), cancellationToken);
 
+    public Task<AppendMessagesResult> AppendMessagesAsync(IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default) =>
+        catalog.InvokeAsync<IThreadGrain, AppendMessagesResult>(key, g => g.AppendMessagesAsync(messages, cancellationToken), cancellationToken);
+
     public Task<SendMessageResult> SendMessageAsync(SendMessage command, CancellationToken cancellationToken = default) =>
         catalog.InvokeAsync<IThreadGrain, SendMessageResult>(key, g => g.SendMessageAsync(command, cancellationToken), cancellationToken);
 

@@ -1,0 +1,158 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Conversations.Gateway.Threads;
+using Conversations.Grains.Abstractions.Agents;
+using Conversations.Grains.Abstractions.Threads;
+
+namespace Conversations.Gateway.Compat.OpenAi;
+
+/// <summary>
+/// What the OpenAI-shaped dialects (OpenAI chat completions, Langbase) share before the projection: reading a body
+/// with OpenAI's JSON, the message content forms, thread ids, starting the run, and errors in OpenAI's shape.
+/// </summary>
+public static partial class CompatRuns
+{
+    /// <summary>The longest history a request may carry.</summary>
+    public const int MaxMessages = 1000;
+
+    /// <summary>Reads a JSON body; a body that is not JSON (or has a value of the wrong type) is a 400 naming the field.</summary>
+    public static async Task<(T? Value, IResult? Error)> ReadBodyAsync<T>(HttpRequest request, CancellationToken cancellationToken)
+        where T : class
+    {
+        try
+        {
+            var value = await JsonSerializer.DeserializeAsync<T>(request.Body, OpenAiJson.Options, cancellationToken);
+            return value is null ? (null, Invalid("The request body must be a JSON object.", null)) : (value, null);
+        }
+        catch (JsonException ex)
+        {
+            var param = string.IsNullOrEmpty(ex.Path) || ex.Path == "$" ? null : ex.Path.StartsWith("$.", StringComparison.Ordinal) ? ex.Path[2..] : ex.Path;
+            var message = param is null
+                ? "The request body is not valid JSON."
+                : $"'{param}' has a value of the wrong type or is not valid JSON.";
+            return (null, Invalid(message, param));
+        }
+    }
+
+    /// <summary>
+    /// The text of a message's <c>content</c>: a string, null (empty), or an array of <c>{"type":"text","text":…}</c>
+    /// parts joined with newlines. Other part types (images, audio) are refused, naming the part.
+    /// </summary>
+    public static string? ContentText(JsonElement? content, string field, out IResult? error)
+    {
+        error = null;
+        if (content is not { } element || element.ValueKind is JsonValueKind.Null or JsonValueKind.Undefined)
+        {
+            return string.Empty;
+        }
+
+        if (element.ValueKind == JsonValueKind.String)
+        {
+            return Limit(element.GetString()!, field, out error);
+        }
+
+        if (element.ValueKind != JsonValueKind.Array)
+        {
+            error = Invalid($"'{field}' must be a string or an array of text parts.", field);
+            return null;
+        }
+
+        var text = new StringBuilder();
+        var i = 0;
+        foreach (var part in element.EnumerateArray())
+        {
+            var partField = $"{field}[{i++}]";
+            if (part.ValueKind != JsonValueKind.Object
+                || !part.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
+            {
+                error = Invalid($"'{partField}' must be an object with a 'type'.", partField);
+                return null;
+            }
+
+            if (type.GetString() != "text" || !part.TryGetProperty("text", out var partText) || partText.ValueKind != JsonValueKind.String)
+            {
+                error = Invalid($"'{partField}': only parts of type 'text' with a string 'text' are supported.", partField);
+                return null;
+            }
+
+            if (text.Length > 0)
+            {
+                text.Append('\n');
+            }
+
+            text.Append(partText.GetString());
+        }
+
+        return Limit(text.ToString(), field, out error);
+    }
+
+    /// <summary>True for a thread id the native API would accept.</summary>
+    public static bool IsValidThreadId(string threadId) => ThreadIdPattern().IsMatch(threadId);
+
+    /// <summary>What to run, once the request is valid.</summary>
+    /// <param name="ThreadId">The thread to continue or create; null for a new one.</param>
+    /// <param name="PriorMessages">The history of a new thread (ignored by an existing one).</param>
+    /// <param name="Message">The user message and the run's overrides.</param>
+    public sealed record RunRequest(string? ThreadId, IReadOnlyList<NewMessage> PriorMessages, SendMessage Message);
+
+    /// <summary>
+    /// Starts the run and sets <paramref name="threadHeader"/> to the thread id on the response. Returns the started
+    /// run, or the error to answer with (404 unknown agent, 409 a run is active) in OpenAI's shape.
+    /// </summary>
+    public static async Task<(RunStart.Started? Run, IResult? Error)> StartAsync(
+        HttpContext httpContext, string threadHeader, RunRequest request, ThreadRunner runner, IAgentCatalog agents,
+        string agentParam, CancellationToken cancellationToken)
+    {
+        // Checked first, so an unknown agent does not leave an empty thread behind.
+        if (request.Message.Agent is { } agent && await agents.GetAsync(agent, cancellationToken) is null)
+        {
+            return (null, Error(StatusCodes.Status404NotFound, $"No agent is named '{agent}'.", "invalid_request_error", agentParam, "agent_not_found"));
+        }
+
+        var start = await runner.StartAsync(request.ThreadId, request.PriorMessages, request.Message, cancellationToken);
+        switch (start)
+        {
+            case RunStart.Started started:
+                httpContext.Response.Headers[threadHeader] = started.ThreadId;
+                return (started, null);
+            case RunStart.Rejected rejected:
+                httpContext.Response.Headers[threadHeader] = rejected.ThreadId;
+                return (null, RunActive(rejected.ActiveRunId));
+            case RunStart.AgentNotFound notFound:
+                return (null, Error(StatusCodes.Status404NotFound, $"No agent is named '{notFound.Agent}'.", "invalid_request_error", agentParam, "agent_not_found"));
+            default:
+                return (null, Error(StatusCodes.Status404NotFound, "The thread does not exist.", "invalid_request_error", "thread_id", "thread_not_found"));
+        }
+    }
+
+    /// <summary>409: the thread's run is still active (the <c>reject</c> strategy).</summary>
+    public static IResult RunActive(string activeRunId) => Error(
+        StatusCodes.Status409Conflict,
+        $"Run '{activeRunId}' is still active on this thread; wait for it to end or cancel it.",
+        "invalid_request_error",
+        null,
+        "run_active");
+
+    /// <summary>400 in OpenAI's shape, naming the field in <c>param</c>.</summary>
+    public static IResult Invalid(string message, string? param, string? code = null) =>
+        Error(StatusCodes.Status400BadRequest, message, "invalid_request_error", param, code);
+
+    /// <summary>An error body in OpenAI's shape with this status.</summary>
+    public static IResult Error(int status, string message, string type, string? param, string? code) =>
+        TypedResults.Json(new OpenAiErrorResponse(new OpenAiError(message, type, param, code)), OpenAiJson.Options, statusCode: status);
+
+    /// <summary>A failed run as a non-streaming answer: 500 with the run's error.</summary>
+    public static IResult RunFailed(OpenAiErrorResponse error) => TypedResults.Json(error, OpenAiJson.Options, statusCode: StatusCodes.Status500InternalServerError);
+
+    private static string? Limit(string text, string field, out IResult? error)
+    {
+        error = text.Length > ThreadsApi.MaxMessageLength
+            ? Invalid($"'{field}' must be at most {ThreadsApi.MaxMessageLength} characters.", field)
+            : null;
+        return error is null ? text : null;
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9_.:-]{1,128}$")]
+    private static partial Regex ThreadIdPattern();
+}
