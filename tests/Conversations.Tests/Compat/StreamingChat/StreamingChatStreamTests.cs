@@ -145,7 +145,7 @@ public sealed class StreamingChatStreamTests
         await using var app = GatewayApp.WithModel(model);
 
         var events = await app.Client.StreamChatAsync(new { message = "both", parallel_tools = parallelTools }, Guard);
-        using var native = await SseEvents.GetStreamAsync(app.Client, $"/threads/{events[^1].Str("thread_id")}/events?after=0", null, Guard);
+        using var native = await SseEvents.OpenEventStreamAsync(app.Client, $"/threads/{events[^1].Str("thread_id")}/events?after=0", null, Guard);
         var nativeEvents = await native.ReadEventsAsync(Guard).ReadUntilAsync(SseEvents.IsRunEnd, Guard);
 
         Assert.Equal(2, events.Count(e => e.EventType() == "tool_call_complete"));

@@ -102,7 +102,7 @@ public sealed class StreamingChatWebSocketTests
         socket.Abort();
         socket.Dispose();
 
-        using var native = await SseEvents.GetStreamAsync(app.Client, $"/threads/{threadId}/events?after=0", null, Guard);
+        using var native = await SseEvents.OpenEventStreamAsync(app.Client, $"/threads/{threadId}/events?after=0", null, Guard);
         var events = await native.ReadEventsAsync(Guard).ReadUntilAsync(SseEvents.IsRunEnd, Guard);
         Assert.Equal("chat_chunk", first.WsType());
         Assert.Equal("run.completed", events[^1].Type);
