@@ -1,4 +1,5 @@
 using Conversations.Gateway;
+using Conversations.Gateway.Compat.Axmp;
 using Conversations.Gateway.Health;
 using Conversations.Gateway.Threads;
 using Conversations.Silo.Hosting;
@@ -11,6 +12,7 @@ var app = builder.Build();
 app.UseGatewayDefaults();
 app.MapHealthApi();
 app.MapThreadsApi();
+app.MapAxmpApi();
 app.Run();
 
 /// <summary>Entry point, public for WebApplicationFactory-based tests.</summary>
