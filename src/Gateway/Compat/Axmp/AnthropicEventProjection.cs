@@ -210,16 +210,9 @@ internal sealed class AnthropicEventProjection(string threadId)
         public StringBuilder Arguments { get; } = new();
     }
 
-    private abstract record AnthropicEvent
-    {
-        [JsonPropertyOrder(-1)]
-        public abstract string Type { get; }
-    }
+    private abstract record AnthropicEvent([property: JsonPropertyOrder(-1)] string Type);
 
-    private sealed record MessageStartEvent(StartedMessage Message) : AnthropicEvent
-    {
-        public override string Type => "message_start";
-    }
+    private sealed record MessageStartEvent(StartedMessage Message) : AnthropicEvent("message_start");
 
     /// <summary>Anthropic's message object; <c>id</c> is the run's id, <c>thread_id</c> is the seed's addition.</summary>
     private sealed record StartedMessage(string Id, string Model, string ThreadId)
@@ -232,30 +225,15 @@ internal sealed class AnthropicEventProjection(string threadId)
         public DeltaUsage Usage => new(0, 0);
     }
 
-    private sealed record ContentBlockStartEvent(int Index, object ContentBlock) : AnthropicEvent
-    {
-        public override string Type => "content_block_start";
-    }
+    private sealed record ContentBlockStartEvent(int Index, object ContentBlock) : AnthropicEvent("content_block_start");
 
-    private sealed record ContentBlockDeltaEvent(int Index, object Delta) : AnthropicEvent
-    {
-        public override string Type => "content_block_delta";
-    }
+    private sealed record ContentBlockDeltaEvent(int Index, object Delta) : AnthropicEvent("content_block_delta");
 
-    private sealed record ContentBlockStopEvent(int Index) : AnthropicEvent
-    {
-        public override string Type => "content_block_stop";
-    }
+    private sealed record ContentBlockStopEvent(int Index) : AnthropicEvent("content_block_stop");
 
-    private sealed record MessageDeltaEvent(MessageDeltaBody Delta, DeltaUsage Usage) : AnthropicEvent
-    {
-        public override string Type => "message_delta";
-    }
+    private sealed record MessageDeltaEvent(MessageDeltaBody Delta, DeltaUsage Usage) : AnthropicEvent("message_delta");
 
-    private sealed record MessageStopEvent(StoppedMessage Message) : AnthropicEvent
-    {
-        public override string Type => "message_stop";
-    }
+    private sealed record MessageStopEvent(StoppedMessage Message) : AnthropicEvent("message_stop");
 
     /// <summary>The seed's library names the thread in <c>message_stop</c> too; Anthropic clients ignore the extra field.</summary>
     private sealed record StoppedMessage(string ThreadId)
