@@ -1,5 +1,6 @@
 using Conversations.Gateway;
 using Conversations.Gateway.Compat.Axmp;
+using Conversations.Gateway.Compat.Completion;
 using Conversations.Gateway.Health;
 using Conversations.Gateway.Threads;
 using Conversations.Silo.Hosting;
@@ -13,6 +14,7 @@ app.UseGatewayDefaults();
 app.MapHealthApi();
 app.MapThreadsApi();
 app.MapAxmpApi();
+app.MapCompletionApi();
 app.Run();
 
 /// <summary>Entry point, public for WebApplicationFactory-based tests.</summary>
