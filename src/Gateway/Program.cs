@@ -1,4 +1,6 @@
 using Conversations.Gateway;
+using Conversations.Gateway.Compat.Axmp;
+using Conversations.Gateway.Compat.Completion;
 using Conversations.Gateway.Compat.Langbase;
 using Conversations.Gateway.Compat.OpenAi;
 using Conversations.Gateway.Compat.StreamingChat;
@@ -17,6 +19,8 @@ app.MapThreadsApi();
 app.MapOpenAiCompatApi();
 app.MapLangbaseCompatApi();
 app.MapStreamingChatApi();
+app.MapAxmpApi();
+app.MapCompletionApi();
 app.Run();
 
 /// <summary>Entry point, public for WebApplicationFactory-based tests.</summary>

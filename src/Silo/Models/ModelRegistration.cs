@@ -12,6 +12,12 @@ namespace Conversations.Silo.Models;
 /// <param name="Options">The endpoint settings; null for the demo model.</param>
 public sealed record ModelSelection(bool IsDemo, string Endpoint, OpenAiModelOptions? Options)
 {
+    /// <summary>
+    /// Model names on the endpoint that cannot stream (<c>OpenAI:NonStreamingModels</c>: a list, or one comma-separated
+    /// value); they resolve with <see cref="IChatModel.SupportsStreaming"/> false.
+    /// </summary>
+    public IReadOnlySet<string> NonStreamingModels { get; init; } = new HashSet<string>(StringComparer.Ordinal);
+
     public const string DefaultModelName = "gpt-4o-mini";
 
     /// <summary>
@@ -44,7 +50,23 @@ public sealed record ModelSelection(bool IsDemo, string Endpoint, OpenAiModelOpt
             MaxRetries = section.GetValue("MaxRetries", 2),
             NetworkTimeout = section.GetValue("NetworkTimeout", TimeSpan.FromSeconds(100)),
         };
-        return new ModelSelection(false, endpoint?.GetLeftPart(UriPartial.Path) ?? "https://api.openai.com/v1", options);
+        return new ModelSelection(false, endpoint?.GetLeftPart(UriPartial.Path) ?? "https://api.openai.com/v1", options)
+        {
+            NonStreamingModels = ReadList(section.GetSection("NonStreamingModels")),
+        };
+    }
+
+    /// <summary>The endpoint's options for the model named <paramref name="name"/>.</summary>
+    public OpenAiModelOptions OptionsFor(string name)
+    {
+        var options = Options ?? throw new InvalidOperationException("The demo model has no endpoint options.");
+        return options with { Model = name, SupportsStreaming = options.SupportsStreaming && !NonStreamingModels.Contains(name) };
+    }
+
+    private static HashSet<string> ReadList(IConfigurationSection section)
+    {
+        var values = section.Value is { } single ? single.Split(',') : section.GetChildren().Select(child => child.Value ?? string.Empty);
+        return new HashSet<string>(values.Select(value => value.Trim()).Where(value => value.Length > 0), StringComparer.Ordinal);
     }
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
@@ -57,14 +79,15 @@ public static class ModelRegistration
         services.AddSingleton(sp => ModelSelection.FromConfiguration(sp.GetRequiredService<IConfiguration>()));
         services.AddSingleton<IChatModelProvider>(sp =>
         {
-            if (sp.GetRequiredService<ModelSelection>().Options is not { } options)
+            var selection = sp.GetRequiredService<ModelSelection>();
+            if (selection.Options is not { } options)
             {
                 var delay = sp.GetRequiredService<IConfiguration>().GetValue<TimeSpan?>("DemoModel:TokenDelay");
                 var demo = new DemoChatModel(sp.GetRequiredService<TimeProvider>(), delay);
                 return new ChatModelProvider(demo, _ => demo);
             }
 
-            return new ChatModelProvider(new OpenAiChatModel(options), name => new OpenAiChatModel(options with { Model = name }));
+            return new ChatModelProvider(new OpenAiChatModel(selection.OptionsFor(options.Model)), name => new OpenAiChatModel(selection.OptionsFor(name)));
         });
         return services;
     }

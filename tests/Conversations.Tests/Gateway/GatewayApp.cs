@@ -38,7 +38,10 @@ public sealed class GatewayApp : WebApplicationFactory<Program>
         }
 
         _configureServices = configureServices;
-        UseKestrel(0);
+        // Not UseKestrel(0): with a port, the factory rewrites the server addresses after the minimal-hosting app has
+        // started binding on its own thread, and intermittently throws "Addresses cannot be modified after the server
+        // has started" (dotnet/aspnetcore#67714). A port-0 URL in the host configuration binds a free port instead.
+        UseKestrel();
     }
 
     /// <summary>A gateway whose model is the fake server.</summary>
@@ -75,6 +78,7 @@ public sealed class GatewayApp : WebApplicationFactory<Program>
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Testing");
+        builder.UseUrls("http://127.0.0.1:0");
         builder.ConfigureAppConfiguration(configuration => configuration.AddInMemoryCollection(_settings));
         builder.ConfigureServices(services => services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(3)));
         if (_configureServices is not null)
