@@ -7,7 +7,7 @@ public sealed class PostgresThreadLeaseTests : PostgresTestBase
 {
     private const string ThreadId = "thr_1";
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(5);
-    private static readonly TimeSpan Short = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan Short = TimeSpan.FromMilliseconds(200);
 
     [Fact]
     public async Task A_free_lease_is_acquired_with_token_one_and_another_silo_cannot_take_it_while_live()
@@ -29,9 +29,9 @@ public sealed class PostgresThreadLeaseTests : PostgresTestBase
     public async Task Re_acquiring_ones_own_live_lease_keeps_the_token_and_extends_it()
     {
         var leases = new PostgresThreadLeaseStore(await Fixture.OpenMigratedAsync());
-        var first = await leases.TryAcquireAsync(ThreadId, "silo_a", Short, Ct);
+        var first = await leases.TryAcquireAsync(ThreadId, "silo_a", Long, Ct);
 
-        var again = await leases.TryAcquireAsync(ThreadId, "silo_a", Long, Ct);
+        var again = await leases.TryAcquireAsync(ThreadId, "silo_a", Long * 2, Ct);
 
         Assert.Equal(first!.Token, again!.Token);
         Assert.True(again.ExpiresAt > first.ExpiresAt);
@@ -42,13 +42,13 @@ public sealed class PostgresThreadLeaseTests : PostgresTestBase
     public async Task Renew_extends_the_lease_of_the_holder_only()
     {
         var leases = new PostgresThreadLeaseStore(await Fixture.OpenMigratedAsync());
-        var lease = (await leases.TryAcquireAsync(ThreadId, "silo_a", Short, Ct))!;
+        var lease = (await leases.TryAcquireAsync(ThreadId, "silo_a", Long, Ct))!;
 
-        Assert.True(await leases.RenewAsync(lease, Long, Ct));
+        Assert.True(await leases.RenewAsync(lease, Long * 2, Ct));
 
         var owner = await leases.GetOwnerAsync(ThreadId, Ct);
         Assert.Equal(lease.Token, owner!.Token);
-        Assert.True(owner.ExpiresAt > lease.ExpiresAt.AddMinutes(4));
+        Assert.True(owner.ExpiresAt >= lease.ExpiresAt + Long);
         Assert.False(await leases.RenewAsync(lease with { Token = lease.Token + 1 }, Long, Ct));
         Assert.False(await leases.RenewAsync(lease with { SiloId = "silo_b" }, Long, Ct));
         Assert.False(await leases.RenewAsync(lease with { ThreadId = "thr_other" }, Long, Ct));
@@ -59,8 +59,9 @@ public sealed class PostgresThreadLeaseTests : PostgresTestBase
     public async Task An_expired_lease_is_taken_over_with_a_higher_token_and_the_old_holder_can_no_longer_renew_or_release()
     {
         var leases = new PostgresThreadLeaseStore(await Fixture.OpenMigratedAsync());
-        var old = (await leases.TryAcquireAsync(ThreadId, "silo_a", Short, Ct))!;
+        var old = (await leases.TryAcquireAsync(ThreadId, "silo_a", Long, Ct))!;
         Assert.Null(await leases.TryAcquireAsync(ThreadId, "silo_b", Long, Ct));
+        Assert.True(await leases.RenewAsync(old, Short, Ct)); // a renewal sets the expiry from now: here, sooner
 
         await WaitUntilAsync(async () => await leases.GetOwnerAsync(ThreadId, Ct) is null, "the lease expires");
         var taken = await leases.TryAcquireAsync(ThreadId, "silo_b", Long, Ct);

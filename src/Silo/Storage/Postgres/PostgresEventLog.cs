@@ -143,13 +143,11 @@ public sealed class PostgresEventLog(PostgresDatabase database) : IEventLog
             ON CONFLICT (thread_id, sequence) DO NOTHING;
             """;
 
-        // The fence (the lease store's, inlined) share-locks the lease row for the statement; the insert runs only
-        // when it found the row, and the statement answers whether it did.
-        public const string FencedAppend = """
+        // The lease store's fence share-locks the lease row for the statement; the insert runs only when it found
+        // the row, and the statement answers whether it did.
+        public const string FencedAppend = $$"""
             WITH fence AS MATERIALIZED (
-                SELECT token FROM thread_leases
-                WHERE thread_id = @thread_id AND token = @token AND expires_at > now()
-                FOR SHARE
+                {{PostgresThreadLeaseStore.Sql.FenceQuery}}
             ), appended AS (
                 INSERT INTO events (thread_id, sequence, type, body, created_at)
                 SELECT * FROM unnest(@thread_ids, @sequences, @types, @bodies, @created_ats)

@@ -129,10 +129,13 @@ public sealed class PostgresThreadLeaseStore(PostgresDatabase database) : IThrea
         /// Run first in a fenced write's transaction, with <c>@thread_id</c> and <c>@token</c>: returns a row, and
         /// share-locks the lease row until the transaction ends, only while the lease holds that token and is live.
         /// </summary>
-        public const string Fence = """
+        public const string Fence = FenceQuery + ";";
+
+        /// <summary><see cref="Fence"/> without its semicolon, to be embedded in a statement (the event log's fenced append).</summary>
+        public const string FenceQuery = """
             SELECT token FROM thread_leases
             WHERE thread_id = @thread_id AND token = @token AND expires_at > now()
-            FOR SHARE;
+            FOR SHARE
             """;
     }
 }
