@@ -24,6 +24,9 @@ public interface IThreadStore
     /// <summary>
     /// Writes the state and upserts the given messages and runs in one transaction, if the stored version equals
     /// <see cref="ThreadWrite.ExpectedVersion"/> (0 for a thread that must not exist yet). Returns the new version.
+    /// When <see cref="ThreadWrite.FencingToken"/> is given, a store shared between processes also checks, in the same
+    /// transaction, that the thread's lease still holds that token, and throws <see cref="LeaseLostException"/>
+    /// (writing nothing) when it does not; a single-process store may ignore the token.
     /// </summary>
     Task<long> WriteAsync(ThreadWrite write, CancellationToken cancellationToken = default);
 }
@@ -36,6 +39,13 @@ public sealed record ThreadWrite(ThreadGrainState State, long ExpectedVersion)
 {
     public IReadOnlyList<ThreadMessage> Messages { get; init; } = [];
     public IReadOnlyList<RunRecord> Runs { get; init; } = [];
+
+    /// <summary>
+    /// The fencing token of the thread's lease the writer holds, or null for an unfenced write. A store shared by
+    /// several silos (PostgreSQL) writes only while the lease still holds this token and has not expired; a
+    /// single-process store (SQLite, embedded mode) ignores it, as nothing else can own the thread.
+    /// </summary>
+    public long? FencingToken { get; init; }
 }
 
 /// <summary>The stored version was not the one the writer read: someone else wrote first.</summary>
@@ -45,4 +55,15 @@ public sealed class StorageConflictException(string threadId, long expectedVersi
     public string ThreadId { get; } = threadId;
     public long ExpectedVersion { get; } = expectedVersion;
     public long? ActualVersion { get; } = actualVersion;
+}
+
+/// <summary>
+/// A fenced write found that the writer no longer holds the thread's lease with its token: the lease expired, was
+/// released or was taken over by another silo. Nothing was written; the writer must stop acting for the thread.
+/// </summary>
+public sealed class LeaseLostException(string threadId, long fencingToken)
+    : Exception($"The lease of thread '{threadId}' with fencing token {fencingToken.ToString(System.Globalization.CultureInfo.InvariantCulture)} is no longer held: it expired or another silo took it over. Nothing was written.")
+{
+    public string ThreadId { get; } = threadId;
+    public long FencingToken { get; } = fencingToken;
 }

@@ -23,14 +23,7 @@ public sealed class SqliteEventLog(SqliteDatabase database) : IEventLog
     /// <inheritdoc />
     public async Task AppendAsync(IReadOnlyList<ThreadEvent> events, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(events);
-        foreach (var threadEvent in events)
-        {
-            if (threadEvent is null || string.IsNullOrEmpty(threadEvent.ThreadId) || threadEvent.Sequence < 1)
-            {
-                throw new ArgumentException("Every event needs a thread id and a sequence of 1 or more.", nameof(events));
-            }
-        }
+        StorageArguments.ValidateEvents(events);
 
         if (events.Count == 0)
         {
@@ -60,6 +53,14 @@ public sealed class SqliteEventLog(SqliteDatabase database) : IEventLog
 
         transaction.Commit();
     }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// SQLite serves embedded mode, one process that owns every thread, so there is no lease: the token is ignored
+    /// and the batch is appended as by <see cref="AppendAsync(IReadOnlyList{ThreadEvent}, CancellationToken)"/>.
+    /// </remarks>
+    public Task AppendAsync(IReadOnlyList<ThreadEvent> events, long? fencingToken, CancellationToken cancellationToken = default) =>
+        AppendAsync(events, cancellationToken);
 
     /// <inheritdoc />
     /// <remarks>

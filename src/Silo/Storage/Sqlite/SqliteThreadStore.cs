@@ -9,6 +9,8 @@ namespace Conversations.Silo.Storage.Sqlite;
 /// messages and runs are rows of <c>messages</c> and <c>runs</c> holding <c>ContractJson</c> bodies. A write is one
 /// <c>BEGIN IMMEDIATE</c> transaction that checks the version first, so concurrent writers of a thread, in this
 /// process or another, are serialised and all but one see <see cref="StorageConflictException"/>.
+/// <see cref="ThreadWrite.FencingToken"/> is ignored: embedded mode is one process that owns every thread, so there
+/// is no lease to check.
 /// Thread-safe; needs <see cref="SqliteDatabase.MigrateAsync"/> to have run.
 /// </summary>
 public sealed class SqliteThreadStore(SqliteDatabase database) : IThreadStore
@@ -97,7 +99,7 @@ public sealed class SqliteThreadStore(SqliteDatabase database) : IThreadStore
     /// </remarks>
     public async Task<long> WriteAsync(ThreadWrite write, CancellationToken cancellationToken = default)
     {
-        Validate(write);
+        StorageArguments.ValidateWrite(write);
         var threadId = write.State.Id;
         var newVersion = write.ExpectedVersion + 1;
 
@@ -173,60 +175,6 @@ public sealed class SqliteThreadStore(SqliteDatabase database) : IThreadStore
 
         transaction.Commit();
         return newVersion;
-    }
-
-    private static void Validate(ThreadWrite write)
-    {
-        ArgumentNullException.ThrowIfNull(write);
-        ArgumentNullException.ThrowIfNull(write.State, nameof(write));
-        if (string.IsNullOrEmpty(write.State.Id))
-        {
-            throw new ArgumentException("The state has no thread id.", nameof(write));
-        }
-
-        if (write.ExpectedVersion < 0)
-        {
-            throw new ArgumentException($"ExpectedVersion must be 0 or more, not {write.ExpectedVersion}.", nameof(write));
-        }
-
-        ArgumentNullException.ThrowIfNull(write.Messages, nameof(write));
-        ArgumentNullException.ThrowIfNull(write.Runs, nameof(write));
-
-        var ordinals = new HashSet<int>();
-        var messageIds = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var message in write.Messages)
-        {
-            if (message is null || string.IsNullOrEmpty(message.Id) || message.Ordinal < 1)
-            {
-                throw new ArgumentException("Every message needs an id and an ordinal of 1 or more.", nameof(write));
-            }
-
-            if (!ordinals.Add(message.Ordinal) || !messageIds.Add(message.Id))
-            {
-                throw new ArgumentException(
-                    $"Message '{message.Id}' at ordinal {message.Ordinal} repeats an ordinal or id of the same write.", nameof(write));
-            }
-        }
-
-        var runIds = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var run in write.Runs)
-        {
-            if (run is null || string.IsNullOrEmpty(run.Id))
-            {
-                throw new ArgumentException("Every run needs an id.", nameof(write));
-            }
-
-            if (!string.Equals(run.ThreadId, write.State.Id, StringComparison.Ordinal))
-            {
-                throw new ArgumentException(
-                    $"Run '{run.Id}' belongs to thread '{run.ThreadId}', not '{write.State.Id}'.", nameof(write));
-            }
-
-            if (!runIds.Add(run.Id))
-            {
-                throw new ArgumentException($"Run '{run.Id}' appears twice in the same write.", nameof(write));
-            }
-        }
     }
 
     /// <summary>The thread store's SQL, all of it.</summary>

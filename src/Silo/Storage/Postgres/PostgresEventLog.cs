@@ -1,0 +1,169 @@
+using System.Runtime.CompilerServices;
+using Conversations.Grains.Abstractions.Events;
+using Conversations.Grains.Abstractions.Runtime;
+using Conversations.Silo.Streams;
+using Npgsql;
+using NpgsqlTypes;
+using static Conversations.Silo.Storage.Postgres.PostgresValues;
+
+namespace Conversations.Silo.Storage.Postgres;
+
+/// <summary>
+/// <see cref="IEventLog"/> over PostgreSQL: one row of <c>events</c> per (thread, sequence), the body being the event
+/// serialized through <see cref="ThreadEvent"/> (so it carries its <c>type</c> discriminator) and kept verbatim as
+/// <c>json</c>. A batch is one <c>INSERT … SELECT FROM unnest(…)</c> statement: one round trip, atomic.
+/// Thread-safe; needs <see cref="PostgresDatabase.MigrateAsync"/> to have run.
+/// </summary>
+public sealed class PostgresEventLog(PostgresDatabase database) : IEventLog
+{
+    private readonly PostgresDatabase _database = database ?? throw new ArgumentNullException(nameof(database));
+
+    /// <summary>
+    /// How many rows <see cref="ReadAsync"/> reads per query. Between pages it holds no connection, so a slow
+    /// consumer never pins a pooled connection or an old snapshot.
+    /// </summary>
+    internal int PageSize { get; init; } = 256;
+
+    /// <inheritdoc />
+    public Task AppendAsync(IReadOnlyList<ThreadEvent> events, CancellationToken cancellationToken = default) =>
+        AppendAsync(events, null, cancellationToken);
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// With a token, every event must belong to the same thread, and the fence and the insert are one statement:
+    /// the lease row is share-locked while the rows go in, so a takeover waits for the batch to commit.
+    /// </remarks>
+    public async Task AppendAsync(IReadOnlyList<ThreadEvent> events, long? fencingToken, CancellationToken cancellationToken = default)
+    {
+        StorageArguments.ValidateEvents(events);
+        if (fencingToken is { } token)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(token, 1, nameof(fencingToken));
+            if (events.Any(e => !string.Equals(e.ThreadId, events[0].ThreadId, StringComparison.Ordinal)))
+            {
+                throw new ArgumentException("A fenced batch holds the events of one thread.", nameof(events));
+            }
+        }
+
+        if (events.Count == 0)
+        {
+            return;
+        }
+
+        await using var connection = await _database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(fencingToken is null ? Sql.Append : Sql.FencedAppend, connection);
+        command.Parameters.Add(Array("thread_ids", NpgsqlDbType.Text, events.Select(e => e.ThreadId).ToArray()));
+        command.Parameters.Add(Array("sequences", NpgsqlDbType.Bigint, events.Select(e => e.Sequence).ToArray()));
+        command.Parameters.Add(Array("types", NpgsqlDbType.Text, events.Select(e => e.Type).ToArray()));
+        // Through the base type, so the JSON carries the "type" discriminator ReadAsync needs.
+        command.Parameters.Add(Array("bodies", NpgsqlDbType.Json, events.Select(ToJson<ThreadEvent>).ToArray()));
+        command.Parameters.Add(Array("created_ats", NpgsqlDbType.TimestampTz, events.Select(e => Time(e.CreatedAt)).ToArray()));
+        if (fencingToken is not { } fence)
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        command.Parameters.Add(Text("thread_id", events[0].ThreadId));
+        command.Parameters.Add(new NpgsqlParameter<long>("token", fence));
+        if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not true)
+        {
+            throw new LeaseLostException(events[0].ThreadId, fence);
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Reads in pages of <see cref="PageSize"/> rows, each page one query; events appended while the enumeration
+    /// runs are included if they fall in the range. An empty range (<paramref name="toSequence"/> not above
+    /// <paramref name="afterSequence"/>) yields nothing.
+    /// </remarks>
+    public IAsyncEnumerable<ThreadEvent> ReadAsync(
+        string threadId, long afterSequence, long toSequence = long.MaxValue, CancellationToken cancellationToken = default)
+    {
+        // Validated here, not in the iterator, so a bad argument throws at the call rather than at the first MoveNext.
+        ArgumentException.ThrowIfNullOrEmpty(threadId);
+        ArgumentOutOfRangeException.ThrowIfNegative(afterSequence);
+        return ReadPagesAsync(threadId, afterSequence, toSequence, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<long> GetLastSequenceAsync(string threadId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(threadId);
+
+        await using var connection = await _database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(Sql.LastSequence, connection);
+        command.Parameters.Add(Text("thread_id", threadId));
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long last ? last : 0;
+    }
+
+    private async IAsyncEnumerable<ThreadEvent> ReadPagesAsync(
+        string threadId, long afterSequence, long toSequence, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var page = new List<ThreadEvent>(Math.Min(PageSize, 64));
+        var after = afterSequence;
+        while (after < toSequence)
+        {
+            page.Clear();
+            await using (var connection = await _database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false))
+            await using (var command = new NpgsqlCommand(Sql.Read, connection))
+            {
+                command.Parameters.Add(Text("thread_id", threadId));
+                command.Parameters.Add(new NpgsqlParameter<long>("after_sequence", after)); // the last sequence of the previous page
+                command.Parameters.Add(new NpgsqlParameter<long>("to_sequence", toSequence));
+                command.Parameters.Add(new NpgsqlParameter<int>("limit", PageSize));
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    after = reader.GetInt64(1);
+                    page.Add(FromJson<ThreadEvent>(reader.GetString(0), $"event {after} of thread '{threadId}'"));
+                }
+            }
+
+            foreach (var threadEvent in page)
+            {
+                yield return threadEvent;
+            }
+
+            if (page.Count < PageSize)
+            {
+                yield break;
+            }
+        }
+    }
+
+    /// <summary>The event log's SQL, all of it.</summary>
+    private static class Sql
+    {
+        // ON CONFLICT on the key: only a repeated (thread, sequence) is ignored, in the table or within the batch.
+        public const string Append = """
+            INSERT INTO events (thread_id, sequence, type, body, created_at)
+            SELECT * FROM unnest(@thread_ids, @sequences, @types, @bodies, @created_ats)
+            ON CONFLICT (thread_id, sequence) DO NOTHING;
+            """;
+
+        // The lease store's fence share-locks the lease row for the statement; the insert runs only when it found
+        // the row, and the statement answers whether it did.
+        public const string FencedAppend = $$"""
+            WITH fence AS MATERIALIZED (
+                {{PostgresThreadLeaseStore.Sql.FenceQuery}}
+            ), appended AS (
+                INSERT INTO events (thread_id, sequence, type, body, created_at)
+                SELECT * FROM unnest(@thread_ids, @sequences, @types, @bodies, @created_ats)
+                WHERE EXISTS (SELECT FROM fence)
+                ON CONFLICT (thread_id, sequence) DO NOTHING
+            )
+            SELECT EXISTS (SELECT FROM fence);
+            """;
+
+        public const string Read = """
+            SELECT body::text, sequence FROM events
+            WHERE thread_id = @thread_id AND sequence > @after_sequence AND sequence <= @to_sequence
+            ORDER BY sequence
+            LIMIT @limit;
+            """;
+
+        public const string LastSequence = "SELECT MAX(sequence) FROM events WHERE thread_id = @thread_id;";
+    }
+}

@@ -1,0 +1,40 @@
+namespace Conversations.Tests.Postgres;
+
+/// <summary>A test class with a <see cref="PostgresFixture"/> (a schema of its own) per test.</summary>
+public abstract class PostgresTestBase : IAsyncLifetime
+{
+    private PostgresFixture? _fixture;
+
+    protected static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    internal PostgresFixture Fixture => _fixture ?? throw new InvalidOperationException("Not initialized.");
+
+    public async ValueTask InitializeAsync() => _fixture = await PostgresFixture.CreateAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_fixture is not null)
+        {
+            await _fixture.DisposeAsync();
+        }
+
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Polls <paramref name="condition"/> every 50 ms until it holds; fails the test after <see cref="TestTimeouts.Default"/>.</summary>
+    protected static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    {
+        var guard = TestTimeouts.Guard();
+        while (!await condition())
+        {
+            try
+            {
+                await Task.Delay(50, guard);
+            }
+            catch (OperationCanceledException) when (!Ct.IsCancellationRequested)
+            {
+                Assert.Fail($"Timed out waiting until {what}.");
+            }
+        }
+    }
+}
