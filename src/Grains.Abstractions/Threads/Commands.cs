@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Conversations.Grains.Abstractions.Threads;
 
 /// <summary>Create a thread, optionally with metadata and initial messages.</summary>
@@ -15,6 +17,12 @@ public sealed record SendMessage(string Content)
 {
     /// <summary>The agent to run; null for the default agent.</summary>
     public string? Agent { get; init; }
+
+    /// <summary>
+    /// The id the run gets; null to let the grain choose. A send whose run id already exists on the thread is not
+    /// run again: it answers as the first one did (a redelivered queue entry is harmless).
+    /// </summary>
+    public string? RunId { get; init; }
 
     /// <summary>A model for this run instead of the agent's; null for the agent's.</summary>
     public string? Model { get; init; }
@@ -56,6 +64,11 @@ public sealed record ThreadSnapshot(
 }
 
 /// <summary>The answer to <see cref="SendMessage"/>.</summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
+[JsonDerivedType(typeof(Accepted), "accepted")]
+[JsonDerivedType(typeof(Rejected), "rejected")]
+[JsonDerivedType(typeof(ThreadNotFound), "threadNotFound")]
+[JsonDerivedType(typeof(AgentNotFound), "agentNotFound")]
 public abstract record SendMessageResult
 {
     private SendMessageResult() { }
@@ -74,6 +87,10 @@ public abstract record SendMessageResult
 }
 
 /// <summary>The answer to <c>AppendMessagesAsync</c>.</summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
+[JsonDerivedType(typeof(Appended), "appended")]
+[JsonDerivedType(typeof(Rejected), "rejected")]
+[JsonDerivedType(typeof(ThreadNotFound), "threadNotFound")]
 public abstract record AppendMessagesResult
 {
     private AppendMessagesResult() { }
@@ -89,6 +106,10 @@ public abstract record AppendMessagesResult
 }
 
 /// <summary>The answer to a cancel: the run's state after it.</summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
+[JsonDerivedType(typeof(Cancelling), "cancelling")]
+[JsonDerivedType(typeof(AlreadyEnded), "alreadyEnded")]
+[JsonDerivedType(typeof(NotFound), "notFound")]
 public abstract record CancelRunResult
 {
     private CancelRunResult() { }

@@ -178,6 +178,16 @@ public sealed class ThreadGrain(
             return new SendMessageResult.AgentNotFound(agentName);
         }
 
+        if (command.RunId is { } requestedRunId)
+        {
+            // Delivered again (a queue entry whose first delivery already started the run): answer as before.
+            var existing = _activeRun?.RunId == requestedRunId ? _activeRun.Record : await store.ReadRunAsync(ThreadId, requestedRunId, cancellationToken);
+            if (existing is not null)
+            {
+                return new SendMessageResult.Accepted(existing.Id, existing.UserMessageId, existing.StartSequence);
+            }
+        }
+
         if (_activeRun is { } active)
         {
             return new SendMessageResult.Rejected(active.RunId);
@@ -192,7 +202,7 @@ public sealed class ThreadGrain(
         };
         var model = models.Resolve(agent.Model);
         var now = time.GetUtcNow();
-        var runId = Ids.NewRunId();
+        var runId = command.RunId ?? Ids.NewRunId();
         var state = _state.State;
         var userMessage = new ThreadMessage(Ids.NewMessageId(), state.MessageCount + 1, MessageRoles.User, command.Content, now) { RunId = runId };
         var run = new RunRecord(runId, ThreadId, agent.Name, userMessage.Id, now) { StartSequence = Stream.LastSequence + 1 };
