@@ -14,6 +14,23 @@ internal static partial class Log
     public const int ModelConfiguredId = 2021;
     public const int StorageReadyId = 2022;
 
+    public const int LeaseLostId = 2030;
+    public const int LeaseRenewalFailedId = 2031;
+    public const int LeaseReleaseFailedId = 2032;
+    public const int EventsFencedOffId = 2033;
+
+    [LoggerMessage(LeaseLostId, LogLevel.Warning, "Lost the lease of thread {ThreadId} (token {Token}); its activation stops writing and deactivates")]
+    public static partial void LeaseLost(ILogger logger, string threadId, long token);
+
+    [LoggerMessage(LeaseRenewalFailedId, LogLevel.Warning, "Renewing the lease of thread {ThreadId} failed; retrying while it is still valid")]
+    public static partial void LeaseRenewalFailed(ILogger logger, Exception exception, string threadId);
+
+    [LoggerMessage(LeaseReleaseFailedId, LogLevel.Warning, "Releasing the lease of thread {ThreadId} failed; it expires on its own")]
+    public static partial void LeaseReleaseFailed(ILogger logger, Exception exception, string threadId);
+
+    [LoggerMessage(EventsFencedOffId, LogLevel.Warning, "{Count} events of thread {ThreadId} were refused: this silo no longer holds the thread's lease")]
+    public static partial void EventsFencedOff(ILogger logger, string threadId, int count);
+
     [LoggerMessage(ActivationFailedId, LogLevel.Error, "Activation of {Grain} failed")]
     public static partial void ActivationFailed(ILogger logger, Exception exception, string grain);
 

@@ -29,6 +29,8 @@ public enum DeactivationReason
 {
     IdleTimeout,
     ShuttingDown,
+    /// <summary>This silo no longer owns the grain (cluster: its lease was lost); it must not write.</summary>
+    OwnershipLost,
 }
 
 /// <summary>The identity of the activation a grain runs in.</summary>

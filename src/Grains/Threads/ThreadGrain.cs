@@ -54,7 +54,11 @@ public sealed class ThreadGrain(
     {
         if (_activeRun is { } run)
         {
-            run.Interrupt(new RunError(RunErrorCodes.Interrupted, "The server shut down while the run was in progress."));
+            run.Interrupt(new RunError(
+                RunErrorCodes.Interrupted,
+                reason == DeactivationReason.OwnershipLost
+                    ? "The run was interrupted: the node running it lost the thread to another node."
+                    : "The server shut down while the run was in progress."));
             try
             {
                 await run.Completion.WaitAsync(cancellationToken);

@@ -9,6 +9,7 @@ using Conversations.Grains.Tools.Time;
 using Conversations.Silo.Agents;
 using Conversations.Silo.Models;
 using Conversations.Silo.Runtime;
+using Conversations.Silo.Storage;
 using Conversations.Silo.Storage.Sqlite;
 using Conversations.Silo.Streams;
 using Conversations.Silo.Streams.InProcess;
@@ -49,7 +50,8 @@ public static class EmbeddedSiloExtensions
         services.AddSingleton<IThreadEventSource>(sp => sp.GetRequiredService<InProcessStreamHub>());
 
         // Runtime and grains.
-        services.AddSingleton(new GrainKind(typeof(IThreadGrain), (sp, context) => ActivatorUtilities.CreateInstance<ThreadGrain>(sp, context)));
+        services.AddSingleton(new GrainKind(typeof(IThreadGrain), CreateThreadGrain));
+        services.TryAddSingleton<IGrainOwnership, LocalOwnership>();
         services.AddSingleton<ActivationCatalog>();
         services.AddSingleton<IGrainFactory, GrainFactory>();
 
@@ -66,6 +68,14 @@ public static class EmbeddedSiloExtensions
         services.AddHostedService<SiloLifecycle>();
         return builder;
     }
+
+    /// <summary>A thread grain for one activation: its writes and events carry the activation's fencing token.</summary>
+    internal static object CreateThreadGrain(IServiceProvider services, GrainContext context, IOwnershipHandle ownership) =>
+        ActivatorUtilities.CreateInstance<ThreadGrain>(
+            services,
+            context,
+            new FencedThreadStore(services.GetRequiredService<IThreadStore>(), ownership.FencingToken),
+            services.GetRequiredService<InProcessStreamHub>().ForActivation(ownership.FencingToken));
 }
 
 /// <summary>Prepares storage before requests are served; on stop, deactivates grains and flushes streams.</summary>

@@ -15,7 +15,8 @@ internal sealed class Activation
     private readonly TaskScheduler _scheduler = new ConcurrentExclusiveSchedulerPair().ExclusiveScheduler;
     private readonly TaskCompletionSource _deactivated = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _gate = new();
-    private readonly Func<GrainContext, object> _createGrain;
+    private readonly Func<GrainContext, IOwnershipHandle, object> _createGrain;
+    private readonly IGrainOwnership _ownership;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private object? _grain;
@@ -23,11 +24,12 @@ internal sealed class Activation
     private bool _closed;
     private DeactivationReason _reason = DeactivationReason.IdleTimeout;
 
-    public Activation(GrainId id, GrainContext context, Func<GrainContext, object> createGrain, TimeProvider time, ILogger logger)
+    public Activation(GrainId id, GrainContext context, Func<GrainContext, IOwnershipHandle, object> createGrain, IGrainOwnership ownership, TimeProvider time, ILogger logger)
     {
         Id = id;
         Context = context;
         _createGrain = createGrain;
+        _ownership = ownership;
         _time = time;
         _logger = logger;
         LastActive = time.GetTimestamp();
@@ -45,11 +47,15 @@ internal sealed class Activation
     /// <summary>Started by the catalog once: activates the grain, then serves the mailbox until it is closed.</summary>
     public Task RunAsync(Action<Activation> onDeactivated) => Task.Run(async () =>
     {
+        IOwnershipHandle? ownership = null;
         try
         {
+            // Ownership first (cluster: the thread's lease), then the grain reads its state under it.
+            ownership = await _ownership.AcquireAsync(Id.Kind, Id.Key, CancellationToken.None).ConfigureAwait(false);
+            var owned = ownership;
             await RunOnSchedulerAsync(async () =>
             {
-                _grain = _createGrain(Context);
+                _grain = _createGrain(Context, owned);
                 if (_grain is IGrainLifecycle lifecycle)
                 {
                     await lifecycle.OnActivateAsync(CancellationToken.None);
@@ -58,11 +64,20 @@ internal sealed class Activation
         }
         catch (Exception ex)
         {
-            Log.ActivationFailed(_logger, ex, Id.ToString());
+            if (ex is not GrainOwnedElsewhereException)
+            {
+                Log.ActivationFailed(_logger, ex, Id.ToString());
+            }
+
             Close(DeactivationReason.ShuttingDown);
             await foreach (var item in _mailbox.Reader.ReadAllAsync())
             {
                 item.Fail(ex);
+            }
+
+            if (ownership is not null)
+            {
+                await ownership.DisposeAsync().ConfigureAwait(false);
             }
 
             onDeactivated(this);
@@ -70,6 +85,8 @@ internal sealed class Activation
             return;
         }
 
+        // Ownership lost (another silo took the lease): stop taking calls and deactivate.
+        await using var lostRegistration = ownership.Lost.Register(() => Close(DeactivationReason.OwnershipLost)).ConfigureAwait(false);
         await foreach (var item in _mailbox.Reader.ReadAllAsync())
         {
             await RunOnSchedulerAsync(() => item.ExecuteAsync(_grain));
@@ -94,6 +111,7 @@ internal sealed class Activation
         }
         finally
         {
+            await ownership.DisposeAsync().ConfigureAwait(false);
             onDeactivated(this);
             _deactivated.TrySetResult();
         }

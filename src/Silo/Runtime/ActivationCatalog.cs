@@ -12,16 +12,19 @@ namespace Conversations.Silo.Runtime;
 public sealed class ActivationCatalog : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<GrainId, Activation> _activations = new();
-    private readonly IReadOnlyDictionary<Type, Func<GrainContext, object>> _factories;
+    private readonly IReadOnlyDictionary<Type, Func<GrainContext, IOwnershipHandle, object>> _factories;
+    private readonly IGrainOwnership _ownership;
     private readonly RuntimeOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<ActivationCatalog> _logger;
     private readonly ITimer _sweep;
     private bool _stopping;
 
-    public ActivationCatalog(IEnumerable<GrainKind> kinds, IServiceProvider services, IOptions<RuntimeOptions> options, TimeProvider time, ILogger<ActivationCatalog> logger)
+    public ActivationCatalog(
+        IEnumerable<GrainKind> kinds, IServiceProvider services, IGrainOwnership ownership, IOptions<RuntimeOptions> options, TimeProvider time, ILogger<ActivationCatalog> logger)
     {
-        _factories = kinds.ToDictionary(k => k.Interface, k => (Func<GrainContext, object>)(context => k.Create(services, context)));
+        _factories = kinds.ToDictionary(k => k.Interface, k => (Func<GrainContext, IOwnershipHandle, object>)((context, owned) => k.Create(services, context, owned)));
+        _ownership = ownership;
         _options = options.Value;
         _time = time;
         _logger = logger;
@@ -34,6 +37,10 @@ public sealed class ActivationCatalog : IAsyncDisposable
 
     /// <summary>Whether a grain has a live activation here.</summary>
     public bool IsActive<TGrain>(string key) => _activations.ContainsKey(new GrainId(typeof(TGrain), key));
+
+    /// <summary>A task that completes when the grain's current activation here has deactivated; null when it has none.</summary>
+    public Task? GetDeactivation<TGrain>(string key) =>
+        _activations.TryGetValue(new GrainId(typeof(TGrain), key), out var activation) ? activation.Deactivated : null;
 
     /// <summary>Queues a call on the grain's activation (creating it if needed) and awaits its result.</summary>
     public async Task<TResult> InvokeAsync<TGrain, TResult>(string key, Func<TGrain, Task<TResult>> call, CancellationToken cancellationToken)
@@ -99,7 +106,7 @@ public sealed class ActivationCatalog : IAsyncDisposable
         }
 
         // Only the activation that wins the race starts, so a grain is never activated twice in this silo.
-        var created = new Activation(id, new GrainContext(id.Key, _options.SiloId), factory, _time, _logger);
+        var created = new Activation(id, new GrainContext(id.Key, _options.SiloId), factory, _ownership, _time, _logger);
         var activation = _activations.GetOrAdd(id, created);
         if (ReferenceEquals(activation, created))
         {
@@ -110,8 +117,8 @@ public sealed class ActivationCatalog : IAsyncDisposable
     }
 }
 
-/// <summary>A registered grain kind: its interface and how to make an instance for an activation.</summary>
-public sealed record GrainKind(Type Interface, Func<IServiceProvider, GrainContext, object> Create);
+/// <summary>A registered grain kind: its interface and how to make an instance for an activation (under its ownership).</summary>
+public sealed record GrainKind(Type Interface, Func<IServiceProvider, GrainContext, IOwnershipHandle, object> Create);
 
 /// <summary>Runtime settings.</summary>
 public sealed class RuntimeOptions

@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Conversations.Grains.Abstractions.Events;
+using Conversations.Grains.Abstractions.Runtime;
 using Microsoft.Extensions.Logging;
 
 namespace Conversations.Silo.Streams.InProcess;
@@ -15,6 +16,7 @@ internal sealed class EventPersister : IAsyncDisposable
     private readonly IEventLog _log;
     private readonly int _batchSize;
     private readonly Action<ThreadStreamChannel, long> _onPersisted;
+    private readonly Action<ThreadStreamChannel, int> _onFencedOff;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _loop;
@@ -22,11 +24,13 @@ internal sealed class EventPersister : IAsyncDisposable
     private long _written;
     private TaskCompletionSource _progress = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public EventPersister(IEventLog log, int batchSize, Action<ThreadStreamChannel, long> onPersisted, ILogger logger)
+    public EventPersister(
+        IEventLog log, int batchSize, Action<ThreadStreamChannel, long> onPersisted, Action<ThreadStreamChannel, int> onFencedOff, ILogger logger)
     {
         _log = log;
         _batchSize = batchSize;
         _onPersisted = onPersisted;
+        _onFencedOff = onFencedOff;
         _logger = logger;
         _loop = Task.Run(RunAsync);
     }
@@ -81,10 +85,18 @@ internal sealed class EventPersister : IAsyncDisposable
                     batch.Add(item);
                 }
 
-                await WriteWithRetryAsync(batch).ConfigureAwait(false);
+                // One write per thread in the batch: each carries its activation's fencing token.
                 foreach (var group in batch.GroupBy(b => b.Channel))
                 {
-                    _onPersisted(group.Key, group.Max(b => b.Event.Sequence));
+                    var events = group.Select(b => b.Event).ToList();
+                    if (await WriteWithRetryAsync(group.Key, events).ConfigureAwait(false))
+                    {
+                        _onPersisted(group.Key, events[^1].Sequence);
+                    }
+                    else
+                    {
+                        _onFencedOff(group.Key, events.Count);
+                    }
                 }
 
                 Interlocked.Add(ref _written, batch.Count);
@@ -98,16 +110,20 @@ internal sealed class EventPersister : IAsyncDisposable
         }
     }
 
-    private async Task WriteWithRetryAsync(List<(ThreadStreamChannel Channel, ThreadEvent Event)> batch)
+    /// <summary>Writes one thread's events; false when the log refused them because the thread's lease moved on.</summary>
+    private async Task<bool> WriteWithRetryAsync(ThreadStreamChannel channel, List<ThreadEvent> events)
     {
-        var events = batch.Select(b => b.Event).ToList();
         var delay = TimeSpan.FromMilliseconds(50);
         while (true)
         {
             try
             {
-                await _log.AppendAsync(events, _stopping.Token).ConfigureAwait(false);
-                return;
+                await _log.AppendAsync(events, channel.FencingToken, _stopping.Token).ConfigureAwait(false);
+                return true;
+            }
+            catch (LeaseLostException)
+            {
+                return false;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {

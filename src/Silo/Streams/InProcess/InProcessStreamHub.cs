@@ -27,7 +27,7 @@ public sealed class InProcessStreamHub : IThreadStreamProvider, IThreadEventSour
         _options = options.Value;
         _time = time;
         _logger = logger;
-        _persister = new EventPersister(log, _options.PersistBatchSize, OnPersisted, logger);
+        _persister = new EventPersister(log, _options.PersistBatchSize, OnPersisted, OnFencedOff, logger);
     }
 
     /// <summary>How many thread streams are held in memory.</summary>
@@ -43,20 +43,30 @@ public sealed class InProcessStreamHub : IThreadStreamProvider, IThreadEventSour
     }
 
     /// <inheritdoc />
-    public async ValueTask<IThreadStream> GetStreamAsync(string threadId, CancellationToken cancellationToken = default)
+    public ValueTask<IThreadStream> GetStreamAsync(string threadId, CancellationToken cancellationToken = default) =>
+        GetStreamAsync(threadId, null, cancellationToken);
+
+    /// <summary>The stream provider of one activation: its appends are persisted with its fencing token.</summary>
+    public IThreadStreamProvider ForActivation(long? fencingToken) => new FencedProvider(this, fencingToken);
+
+    private async ValueTask<IThreadStream> GetStreamAsync(string threadId, long? fencingToken, CancellationToken cancellationToken)
     {
         var channel = await AcquireAsync(threadId, cancellationToken).ConfigureAwait(false);
+        channel.AttachProducer(fencingToken);
         return new Producer(this, channel);
     }
 
     /// <inheritdoc />
-    public async IAsyncEnumerable<ThreadEvent> SubscribeAsync(
-        string threadId, long afterSequence, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<ThreadEvent> SubscribeAsync(string threadId, long afterSequence, CancellationToken cancellationToken = default) =>
+        SubscribeCoreAsync(threadId, afterSequence, untilProducerLeaves: false, cancellationToken);
+
+    private async IAsyncEnumerable<ThreadEvent> SubscribeCoreAsync(
+        string threadId, long afterSequence, bool untilProducerLeaves, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var channel = await AcquireAsync(threadId, cancellationToken).ConfigureAwait(false);
         try
         {
-            var live = channel.Subscribe(afterSequence, out var snapshot, out var tailStart);
+            var live = channel.Subscribe(afterSequence, untilProducerLeaves, out var snapshot, out var tailStart);
             try
             {
                 var last = afterSequence;
@@ -97,6 +107,14 @@ public sealed class InProcessStreamHub : IThreadStreamProvider, IThreadEventSour
             Release(channel);
         }
     }
+
+    /// <summary>
+    /// Like <see cref="SubscribeAsync"/>, but the live part ends (normally) when the thread's producer — its grain
+    /// activation in this process — goes away, after every event it appended has been delivered. A silo serves
+    /// gateways this way: when the stream ends, the gateway looks for the thread's new owner.
+    /// </summary>
+    public IAsyncEnumerable<ThreadEvent> SubscribeWhileProducingAsync(string threadId, long afterSequence, CancellationToken cancellationToken = default) =>
+        SubscribeCoreAsync(threadId, afterSequence, untilProducerLeaves: true, cancellationToken);
 
     /// <summary>Waits until every event appended so far is in the durable log (and so delivered).</summary>
     public Task FlushAsync(CancellationToken cancellationToken = default) => _persister.FlushAsync(cancellationToken);
@@ -149,6 +167,12 @@ public sealed class InProcessStreamHub : IThreadStreamProvider, IThreadEventSour
         }
     }
 
+    private void OnFencedOff(ThreadStreamChannel channel, int refused)
+    {
+        Log.EventsFencedOff(_logger, channel.ThreadId, refused);
+        channel.FenceOff();
+    }
+
     private void OnPersisted(ThreadStreamChannel channel, long upTo)
     {
         var overflowed = channel.MarkPersisted(upTo);
@@ -193,14 +217,29 @@ public sealed class InProcessStreamHub : IThreadStreamProvider, IThreadEventSour
             return ValueTask.FromResult(hub.Append(channel, threadEvent));
         }
 
-        public ValueTask DisposeAsync()
+        public async ValueTask DisposeAsync()
         {
             if (Interlocked.Exchange(ref _disposed, 1) == 0)
             {
+                // What the activation appended is delivered before its subscribers that follow it are ended.
+                try
+                {
+                    await hub.FlushAsync().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    // The log is not answering; followers end now and find the rest in the log later.
+                }
+
+                channel.DetachProducer();
                 hub.Release(channel);
             }
-
-            return ValueTask.CompletedTask;
         }
+    }
+
+    private sealed class FencedProvider(InProcessStreamHub hub, long? fencingToken) : IThreadStreamProvider
+    {
+        public ValueTask<IThreadStream> GetStreamAsync(string threadId, CancellationToken cancellationToken = default) =>
+            hub.GetStreamAsync(threadId, fencingToken, cancellationToken);
     }
 }

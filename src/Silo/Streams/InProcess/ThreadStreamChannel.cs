@@ -14,7 +14,8 @@ internal sealed class ThreadStreamChannel(string threadId, StreamOptions options
     private readonly Lock _gate = new();
     private readonly List<ThreadEvent> _pending = [];
     private readonly List<ThreadEvent> _tail = [];
-    private readonly List<Channel<ThreadEvent>> _subscribers = [];
+    private readonly List<(Channel<ThreadEvent> Live, bool UntilProducerLeaves)> _subscribers = [];
+    private bool _hasProducer;
     private long _last;
     private long _persisted;
 
@@ -44,6 +45,54 @@ internal sealed class ThreadStreamChannel(string threadId, StreamOptions options
             lock (_gate)
             {
                 return _persisted >= _last;
+            }
+        }
+    }
+
+    /// <summary>The fencing token the producing activation's events are persisted with.</summary>
+    public long? FencingToken { get; private set; }
+
+    public void AttachProducer(long? fencingToken)
+    {
+        lock (_gate)
+        {
+            _hasProducer = true;
+            FencingToken = fencingToken;
+        }
+    }
+
+    /// <summary>The producer left: subscribers that follow only the producer end once they have read what it appended.</summary>
+    public void DetachProducer()
+    {
+        lock (_gate)
+        {
+            _hasProducer = false;
+            EndProducerSubscribersLocked();
+        }
+    }
+
+    /// <summary>
+    /// The log refused this stream's events (another silo holds the thread now): what is pending is dropped,
+    /// numbering returns to what is durable, and subscribers that follow the producer end so they look elsewhere.
+    /// </summary>
+    public void FenceOff()
+    {
+        lock (_gate)
+        {
+            _pending.Clear();
+            _last = _persisted;
+            EndProducerSubscribersLocked();
+        }
+    }
+
+    private void EndProducerSubscribersLocked()
+    {
+        for (var i = _subscribers.Count - 1; i >= 0; i--)
+        {
+            if (_subscribers[i].UntilProducerLeaves)
+            {
+                _subscribers[i].Live.Writer.TryComplete();
+                _subscribers.RemoveAt(i);
             }
         }
     }
@@ -80,9 +129,9 @@ internal sealed class ThreadStreamChannel(string threadId, StreamOptions options
                 _tail.Add(next);
                 for (var i = _subscribers.Count - 1; i >= 0; i--)
                 {
-                    if (!_subscribers[i].Writer.TryWrite(next))
+                    if (!_subscribers[i].Live.Writer.TryWrite(next))
                     {
-                        _subscribers[i].Writer.TryComplete(new SubscriberOverflowException(ThreadId, next.Sequence - 1));
+                        _subscribers[i].Live.Writer.TryComplete(new SubscriberOverflowException(ThreadId, next.Sequence - 1));
                         _subscribers.RemoveAt(i);
                         overflowed++;
                     }
@@ -105,7 +154,7 @@ internal sealed class ThreadStreamChannel(string threadId, StreamOptions options
     /// <paramref name="after"/>; <paramref name="tailStart"/> is the first sequence held in memory (older ones
     /// come from the log). Every later event reaches the returned channel.
     /// </summary>
-    public Channel<ThreadEvent> Subscribe(long after, out List<ThreadEvent> snapshot, out long tailStart)
+    public Channel<ThreadEvent> Subscribe(long after, bool untilProducerLeaves, out List<ThreadEvent> snapshot, out long tailStart)
     {
         var live = Channel.CreateBounded<ThreadEvent>(new BoundedChannelOptions(options.SubscriberBufferCapacity)
         {
@@ -117,7 +166,15 @@ internal sealed class ThreadStreamChannel(string threadId, StreamOptions options
         {
             tailStart = _tail.Count > 0 ? _tail[0].Sequence : _persisted + 1;
             snapshot = _tail.Where(e => e.Sequence > after).ToList();
-            _subscribers.Add(live);
+            if (untilProducerLeaves && !_hasProducer)
+            {
+                // Nothing produces here: the subscriber gets what is stored, then its stream ends.
+                live.Writer.TryComplete();
+            }
+            else
+            {
+                _subscribers.Add((live, untilProducerLeaves));
+            }
         }
 
         return live;
@@ -127,7 +184,7 @@ internal sealed class ThreadStreamChannel(string threadId, StreamOptions options
     {
         lock (_gate)
         {
-            _subscribers.Remove(live);
+            _subscribers.RemoveAll(s => ReferenceEquals(s.Live, live));
         }
 
         live.Writer.TryComplete();
