@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Logging;
 
 namespace Conversations.Silo;
 
@@ -18,6 +17,14 @@ internal static partial class Log
     public const int LeaseRenewalFailedId = 2031;
     public const int LeaseReleaseFailedId = 2032;
     public const int EventsFencedOffId = 2033;
+    public const int SiloRegisteredId = 2040;
+    public const int SiloHeartbeatFailedId = 2041;
+
+    [LoggerMessage(SiloRegisteredId, LogLevel.Information, "Silo {SiloId} joined the cluster at {Address}")]
+    public static partial void SiloRegistered(ILogger logger, string siloId, string address);
+
+    [LoggerMessage(SiloHeartbeatFailedId, LogLevel.Warning, "Silo {SiloId} could not update the silo table")]
+    public static partial void SiloHeartbeatFailed(ILogger logger, Exception exception, string siloId);
 
     [LoggerMessage(LeaseLostId, LogLevel.Warning, "Lost the lease of thread {ThreadId} (token {Token}); its activation stops writing and deactivates")]
     public static partial void LeaseLost(ILogger logger, string threadId, long token);
@@ -52,6 +59,6 @@ internal static partial class Log
     [LoggerMessage(ModelConfiguredId, LogLevel.Information, "Model endpoint {Endpoint} with default model {Model}")]
     public static partial void ModelConfigured(ILogger logger, string endpoint, string model);
 
-    [LoggerMessage(StorageReadyId, LogLevel.Information, "Embedded storage ready at {Path}")]
+    [LoggerMessage(StorageReadyId, LogLevel.Information, "Storage ready: {Path}")]
     public static partial void StorageReady(ILogger logger, string path);
 }

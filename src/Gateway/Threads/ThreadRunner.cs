@@ -1,4 +1,4 @@
-using Conversations.Gateway.Streaming;
+using Conversations.Silo.Streams.Sse;
 using Conversations.Grains;
 using Conversations.Grains.Abstractions.Events;
 using Conversations.Grains.Abstractions.Runtime;

@@ -1,3 +1,4 @@
+using Conversations.Silo.Streams.Sse;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Conversations.Gateway.Streaming;

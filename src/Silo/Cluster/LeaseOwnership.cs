@@ -1,5 +1,4 @@
 using Conversations.Silo.Runtime;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Conversations.Silo.Cluster;

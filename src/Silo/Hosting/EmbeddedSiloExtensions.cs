@@ -13,10 +13,7 @@ using Conversations.Silo.Storage;
 using Conversations.Silo.Storage.Sqlite;
 using Conversations.Silo.Streams;
 using Conversations.Silo.Streams.InProcess;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Conversations.Silo.Hosting;
@@ -30,9 +27,7 @@ public static class EmbeddedSiloExtensions
     public static IHostApplicationBuilder AddEmbeddedSilo(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.TryAddSingleton(TimeProvider.System);
-        services.AddOptions<RuntimeOptions>().BindConfiguration(RuntimeOptions.SectionName);
-        services.AddOptions<StreamOptions>().BindConfiguration(StreamOptions.SectionName);
+        services.AddSiloCore();
         services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
 
         // Storage: one SQLite file under the content root unless an absolute path is configured.
@@ -41,8 +36,24 @@ public static class EmbeddedSiloExtensions
             var path = sp.GetRequiredService<IOptions<StorageOptions>>().Value.SqlitePath;
             return new SqliteDatabase(Path.GetFullPath(path, builder.Environment.ContentRootPath));
         });
+        services.AddSingleton<IStorageMigrator>(sp => new SqliteMigrator(sp.GetRequiredService<SqliteDatabase>()));
         services.AddSingleton<IThreadStore, SqliteThreadStore>();
         services.AddSingleton<IEventLog, SqliteEventLog>();
+        services.AddSingleton<IGrainOwnership, LocalOwnership>();
+        services.AddSingleton<IAgentCatalog, ConfiguredAgentCatalog>();
+        services.AddHostedService<SiloLifecycle>();
+        return builder;
+    }
+
+    /// <summary>
+    /// What every silo has, whatever its storage: the runtime, thread grains, streams, agents' settings, models and
+    /// tools. Storage, ownership and the agent catalog are added by the topology.
+    /// </summary>
+    public static IServiceCollection AddSiloCore(this IServiceCollection services)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddOptions<RuntimeOptions>().BindConfiguration(RuntimeOptions.SectionName);
+        services.AddOptions<StreamOptions>().BindConfiguration(StreamOptions.SectionName);
 
         // Streams.
         services.AddSingleton<InProcessStreamHub>();
@@ -51,22 +62,18 @@ public static class EmbeddedSiloExtensions
 
         // Runtime and grains.
         services.AddSingleton(new GrainKind(typeof(IThreadGrain), CreateThreadGrain));
-        services.TryAddSingleton<IGrainOwnership, LocalOwnership>();
         services.AddSingleton<ActivationCatalog>();
         services.AddSingleton<IGrainFactory, GrainFactory>();
 
-        // Agents, models, tools.
+        // Agents' settings, models, tools.
         services.AddSingleton<IConfigureOptions<AgentsOptions>, AgentsOptionsSetup>();
         services.AddSingleton<IValidateOptions<AgentsOptions>, AgentsOptionsSetup>();
         services.AddOptions<AgentsOptions>().ValidateOnStart();
-        services.AddSingleton<IAgentCatalog, ConfiguredAgentCatalog>();
         services.AddChatModels();
         services.AddSingleton<ITool, CalculateTool>();
         services.AddSingleton<ITool, GetTimeTool>();
         services.AddSingleton(sp => new ToolRegistry(sp.GetServices<ITool>()));
-
-        services.AddHostedService<SiloLifecycle>();
-        return builder;
+        return services;
     }
 
     /// <summary>A thread grain for one activation: its writes and events carry the activation's fencing token.</summary>
@@ -78,9 +85,25 @@ public static class EmbeddedSiloExtensions
             services.GetRequiredService<InProcessStreamHub>().ForActivation(ownership.FencingToken));
 }
 
+/// <summary>Brings a storage's schema up to date at start.</summary>
+public interface IStorageMigrator
+{
+    /// <summary>Where the storage is, for the log (no secrets).</summary>
+    string Description { get; }
+
+    Task MigrateAsync(CancellationToken cancellationToken);
+}
+
+internal sealed class SqliteMigrator(SqliteDatabase database) : IStorageMigrator
+{
+    public string Description => database.Path;
+
+    public Task MigrateAsync(CancellationToken cancellationToken) => database.MigrateAsync(cancellationToken);
+}
+
 /// <summary>Prepares storage before requests are served; on stop, deactivates grains and flushes streams.</summary>
 internal sealed class SiloLifecycle(
-    SqliteDatabase database,
+    IStorageMigrator storage,
     ActivationCatalog catalog,
     InProcessStreamHub streams,
     IChatModelProvider models,
@@ -92,12 +115,12 @@ internal sealed class SiloLifecycle(
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        await database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+        await storage.MigrateAsync(cancellationToken).ConfigureAwait(false);
 
         // Runs end (and tell their subscribers why) as soon as the host begins to stop, so open streaming
         // responses finish before the server stops accepting and draining connections.
         lifetime.ApplicationStopping.Register(() => _deactivation = catalog.DeactivateAllAsync());
-        Log.StorageReady(logger, database.Path);
+        Log.StorageReady(logger, storage.Description);
         if (selection.IsDemo)
         {
             Log.DemoModelInUse(logger);

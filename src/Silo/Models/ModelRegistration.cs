@@ -1,8 +1,6 @@
 using Conversations.Grains.Models;
 using Conversations.Grains.Models.Demo;
 using Conversations.Grains.Models.OpenAi;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Conversations.Silo.Models;
 

@@ -1,6 +1,5 @@
 using System.Threading.Channels;
 using Conversations.Grains.Abstractions.Runtime;
-using Microsoft.Extensions.Logging;
 
 namespace Conversations.Silo.Runtime;
 

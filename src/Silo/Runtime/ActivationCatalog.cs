@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using Conversations.Grains.Abstractions.Runtime;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Conversations.Silo.Runtime;

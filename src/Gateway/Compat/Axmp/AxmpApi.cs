@@ -1,3 +1,4 @@
+using Conversations.Silo.Streams.Sse;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Conversations.Gateway.Streaming;

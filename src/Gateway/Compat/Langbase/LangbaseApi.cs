@@ -1,8 +1,8 @@
+using Conversations.Silo.Streams.Sse;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Conversations.Gateway.Compat.OpenAi;
-using Conversations.Gateway.Streaming;
 using Conversations.Gateway.Threads;
 using Conversations.Grains;
 using Conversations.Grains.Abstractions.Runtime;

@@ -1,3 +1,4 @@
+using Conversations.Silo.Streams.Sse;
 using Conversations.Gateway.Streaming;
 using Conversations.Gateway.Threads;
 using Conversations.Grains.Abstractions.Agents;

@@ -1,3 +1,4 @@
+using Conversations.Silo.Streams.Sse;
 using System.Net.ServerSentEvents;
 using Conversations.Gateway.Streaming;
 using Conversations.Gateway.Threads;

@@ -1,7 +1,6 @@
 using System.Threading.Channels;
 using Conversations.Grains.Abstractions.Events;
 using Conversations.Grains.Abstractions.Runtime;
-using Microsoft.Extensions.Logging;
 
 namespace Conversations.Silo.Streams.InProcess;
 

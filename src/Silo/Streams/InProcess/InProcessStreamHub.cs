@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using Conversations.Grains.Abstractions.Events;
 using Conversations.Grains.Abstractions.Runtime;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Conversations.Silo.Streams.InProcess;

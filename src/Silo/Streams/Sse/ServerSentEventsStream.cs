@@ -2,7 +2,7 @@ using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Http.Features;
 
-namespace Conversations.Gateway.Streaming;
+namespace Conversations.Silo.Streams.Sse;
 
 /// <summary>
 /// An SSE response: items framed by <see cref="SseFormatter"/> (so multi-line data never breaks the framing),

@@ -5,7 +5,7 @@ using System.Text.Json;
 using Conversations.Grains.Abstractions.Events;
 using Conversations.Grains.Abstractions.Serialization;
 
-namespace Conversations.Gateway.Streaming;
+namespace Conversations.Silo.Streams.Sse;
 
 /// <summary>The native SSE form of thread events: <c>id: sequence</c>, <c>event: type</c>, <c>data: camelCase JSON</c>.</summary>
 public static class ThreadEventSse
