@@ -13,6 +13,7 @@ public static class GatewayDefaults
     {
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
+        builder.Services.AddExceptionHandler<DependencyUnavailableHandler>();
         builder.Services.AddOpenApi();
         builder.Services.Configure<JsonOptions>(o => CopyContractJson(o.SerializerOptions));
         // Bad bodies reach the exception handler, which names the field, in every environment.

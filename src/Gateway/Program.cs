@@ -10,6 +10,7 @@ using Conversations.Silo.Hosting;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddGatewayDefaults();
+builder.Services.AddSingleton(new GatewayMode("embedded"));
 builder.AddEmbeddedSilo();
 
 var app = builder.Build();

@@ -2,6 +2,7 @@ using Conversations.Grains.Abstractions.Agents;
 using Conversations.Grains.Abstractions.Runtime;
 using Conversations.Silo.Hosting;
 using Conversations.Silo.Runtime;
+using Conversations.Silo.Storage;
 using Conversations.Silo.Storage.Postgres;
 using Conversations.Silo.Streams;
 using Microsoft.Extensions.Options;
@@ -39,6 +40,7 @@ public static class ClusterSiloExtensions
             return new PostgresDatabase(options.PostgresConnectionString, options.Schema);
         });
         services.AddSingleton<IStorageMigrator>(sp => new PostgresMigrator(sp.GetRequiredService<PostgresDatabase>()));
+        services.AddSingleton<IReadinessCheck, PostgresReadiness>();
         services.AddSingleton<IThreadStore, PostgresThreadStore>();
         services.AddSingleton<PostgresEventLog>();
         services.AddSingleton<IEventLog>(sp => sp.GetRequiredService<PostgresEventLog>());

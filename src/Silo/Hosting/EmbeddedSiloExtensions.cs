@@ -37,6 +37,7 @@ public static class EmbeddedSiloExtensions
             return new SqliteDatabase(Path.GetFullPath(path, builder.Environment.ContentRootPath));
         });
         services.AddSingleton<IStorageMigrator>(sp => new SqliteMigrator(sp.GetRequiredService<SqliteDatabase>()));
+        services.AddSingleton<IReadinessCheck, SqliteReadiness>();
         services.AddSingleton<IThreadStore, SqliteThreadStore>();
         services.AddSingleton<IEventLog, SqliteEventLog>();
         services.AddSingleton<IGrainOwnership, LocalOwnership>();

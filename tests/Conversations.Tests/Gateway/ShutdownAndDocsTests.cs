@@ -44,6 +44,7 @@ public sealed class ShutdownAndDocsTests
 
         var openApi = await app.Client.GetFromJsonAsync<JsonElement>("/openapi/v1.json", Guard);
         var health = await app.Client.GetFromJsonAsync<JsonElement>("/health", Guard);
+        var ready = await app.Client.GetFromJsonAsync<JsonElement>("/health/ready", Guard);
 
         var paths = openApi.GetProperty("paths");
         Assert.True(paths.TryGetProperty("/threads/{threadId}/messages", out _));
@@ -51,5 +52,8 @@ public sealed class ShutdownAndDocsTests
         Assert.Equal("healthy", health.GetProperty("status").GetString());
         Assert.Equal("demo", health.GetProperty("model").GetString());
         Assert.Equal(["calculate", "get_time"], health.GetProperty("tools").EnumerateArray().Select(t => t.GetString()));
+        Assert.Equal("embedded", health.GetProperty("mode").GetString());
+        Assert.Equal("ready", ready.GetProperty("status").GetString());
+        Assert.Equal("ready", ready.GetProperty("checks").GetProperty("storage").GetString());
     }
 }
