@@ -37,7 +37,17 @@ public sealed class NodeProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the gateway (with its embedded silo unless settings say otherwise) and waits until /health answers.</summary>
-    public static async Task<NodeProcess> StartGatewayAsync(IDictionary<string, string?> environment, CancellationToken cancellationToken)
+    public static Task<NodeProcess> StartGatewayAsync(IDictionary<string, string?> environment, CancellationToken cancellationToken) =>
+        StartAsync("Conversations.Gateway.dll", "health", environment, cancellationToken);
+
+    /// <summary>
+    /// Starts a cluster silo (settings <c>Cluster__*</c> in <paramref name="environment"/>; its advertised address is
+    /// set to its own loopback URL) and waits until /internal/health answers.
+    /// </summary>
+    public static Task<NodeProcess> StartSiloAsync(IDictionary<string, string?> environment, CancellationToken cancellationToken) =>
+        StartAsync("Conversations.Silo.dll", "internal/health", environment, cancellationToken);
+
+    private static async Task<NodeProcess> StartAsync(string assembly, string healthPath, IDictionary<string, string?> environment, CancellationToken cancellationToken)
     {
         var directory = AppContext.BaseDirectory;
         var port = FreePort();
@@ -48,7 +58,7 @@ public sealed class NodeProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        info.ArgumentList.Add(Path.Combine(directory, "Conversations.Gateway.dll"));
+        info.ArgumentList.Add(Path.Combine(directory, assembly));
         info.ArgumentList.Add("--urls");
         info.ArgumentList.Add($"http://127.0.0.1:{port}");
         info.Environment["OPENAI_API_KEY"] = "";
@@ -56,6 +66,7 @@ public sealed class NodeProcess : IAsyncDisposable
         info.Environment["OPENAI_MODEL"] = "";
         info.Environment["DOTNET_ENVIRONMENT"] = "Production";
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        info.Environment["Cluster__AdvertisedAddress"] = $"http://127.0.0.1:{port}/";
         foreach (var (key, value) in environment)
         {
             info.Environment[key] = value;
@@ -67,7 +78,7 @@ public sealed class NodeProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => node.Append(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        await node.WaitUntilHealthyAsync(cancellationToken);
+        await node.WaitUntilHealthyAsync(healthPath, cancellationToken);
         return node;
     }
 
@@ -89,7 +100,7 @@ public sealed class NodeProcess : IAsyncDisposable
         _process.Dispose();
     }
 
-    private async Task WaitUntilHealthyAsync(CancellationToken cancellationToken)
+    private async Task WaitUntilHealthyAsync(string healthPath, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -101,7 +112,7 @@ public sealed class NodeProcess : IAsyncDisposable
 
             try
             {
-                using var response = await Client.GetAsync("health", cancellationToken);
+                using var response = await Client.GetAsync(healthPath, cancellationToken);
                 if (response.StatusCode == HttpStatusCode.OK)
                 {
                     return;
