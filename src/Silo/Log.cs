@@ -17,6 +17,15 @@ internal static partial class Log
     public const int LeaseRenewalFailedId = 2031;
     public const int LeaseReleaseFailedId = 2032;
     public const int EventsFencedOffId = 2033;
+    public const int OrphanAdoptedId = 2050;
+    public const int OrphanSweepFailedId = 2051;
+
+    [LoggerMessage(OrphanAdoptedId, LogLevel.Warning, "Thread {ThreadId} had a run in progress on a silo whose lease expired; silo {SiloId} adopted it")]
+    public static partial void OrphanAdopted(ILogger logger, string threadId, string siloId);
+
+    [LoggerMessage(OrphanSweepFailedId, LogLevel.Warning, "Looking for threads orphaned by a dead silo failed")]
+    public static partial void OrphanSweepFailed(ILogger logger, Exception exception);
+
     public const int SiloRegisteredId = 2040;
     public const int SiloHeartbeatFailedId = 2041;
 

@@ -24,6 +24,7 @@ public static class ClusterSiloExtensions
         services.AddSingleton<IThreadActivationNotifier, PostgresActivationNotifier>();
         services.AddHostedService<SiloLifecycle>();
         services.AddHostedService<SiloMembership>();
+        services.AddHostedService<OrphanedRunSweeper>();
         return builder;
     }
 

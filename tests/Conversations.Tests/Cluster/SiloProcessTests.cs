@@ -62,6 +62,68 @@ public sealed class SiloProcessTests : PostgresTestBase
         Assert.Equal(HttpStatusCode.MisdirectedRequest, eventsAtB.StatusCode);
     }
 
+    [Fact]
+    public async Task A_silo_killed_mid_run_loses_the_thread_to_another_silo_which_fails_the_run_and_takes_new_messages()
+    {
+        await using var model = await Fakes.FakeOpenAiServer.StartAsync(Guard);
+        model.Enqueue(Fakes.ScriptedResponse.Text("Half of ", "an answer").HangAfter(3), Fakes.ScriptedResponse.Text("Fresh answer."));
+        var modelSettings = new Dictionary<string, string?>
+        {
+            ["OPENAI_BASE_URL"] = model.BaseUrl.ToString(),
+            ["OPENAI_API_KEY"] = "sk-test",
+            ["OPENAI_MODEL"] = "fake-model",
+            ["OpenAI__MaxRetries"] = "0",
+            ["Cluster__LeaseTtl"] = "00:00:02",
+        };
+        await using var a = await NodeProcess.StartSiloAsync(SiloEnvironment("silo-a", modelSettings), Guard);
+        await using var b = await NodeProcess.StartSiloAsync(SiloEnvironment("silo-b", modelSettings), Guard);
+        a.Client.DefaultRequestHeaders.Add("X-Cluster-Key", Key);
+        b.Client.DefaultRequestHeaders.Add("X-Cluster-Key", Key);
+        using (await a.Client.PostAsJsonAsync("internal/threads/t3/calls/create", new { }, Guard))
+        using (var events = await a.Client.OpenEventStreamAsync("internal/threads/t3/events?after=0", cancellationToken: Guard))
+        {
+            using var sent = await a.Client.PostAsJsonAsync("internal/threads/t3/calls/send", new { content = "go" }, Guard);
+            Assert.Equal("accepted", (await sent.Content.ReadFromJsonAsync<JsonElement>(Guard)).GetProperty("kind").GetString());
+            await events.ReadEventsAsync(Guard).ReadUntilAsync(e => e.Type == "text.delta" && e.Str("text") == "an answer", Guard);
+        }
+
+        var killedAt = TimeProvider.System.GetTimestamp();
+        await a.KillAsync();
+
+        await using var database = Fixture.Open();
+        var log = new PostgresEventLog(database);
+        Conversations.Grains.Abstractions.Events.RunFailed? failed = null;
+        while (failed is null)
+        {
+            await Task.Delay(100, Guard);
+            await foreach (var stored in log.ReadAsync("t3", 0, cancellationToken: Guard))
+            {
+                failed ??= stored as Conversations.Grains.Abstractions.Events.RunFailed;
+            }
+        }
+
+        var takeover = TimeProvider.System.GetElapsedTime(killedAt);
+        TestContext.Current.TestOutputHelper?.WriteLine($"run.failed stored {takeover.TotalMilliseconds:0} ms after SIGKILL (lease TTL 2 s)");
+        Assert.Equal("interrupted", failed.Error.Code);
+        Assert.Equal("silo-b", (await new PostgresThreadLeaseStore(database).GetOwnerAsync("t3", Guard))?.SiloId);
+        var messages = await b.Client.PostAsJsonAsync("internal/threads/t3/calls/messages", new { limit = 10 }, Guard);
+        var page = await messages.Content.ReadFromJsonAsync<JsonElement>(Guard);
+        Assert.Equal(["go"], page.GetProperty("data").EnumerateArray().Select(m => m.GetProperty("content").GetString()));
+        using var again = await b.Client.PostAsJsonAsync("internal/threads/t3/calls/send", new { content = "again" }, Guard);
+        Assert.Equal("accepted", (await again.Content.ReadFromJsonAsync<JsonElement>(Guard)).GetProperty("kind").GetString());
+    }
+
+    private Dictionary<string, string?> SiloEnvironment(string siloId, IDictionary<string, string?>? extra = null)
+    {
+        var environment = SiloEnvironment(siloId);
+        foreach (var (key, value) in extra ?? new Dictionary<string, string?>())
+        {
+            environment[key] = value;
+        }
+
+        return environment;
+    }
+
     private Dictionary<string, string?> SiloEnvironment(string siloId) => new()
     {
         ["Cluster__PostgresConnectionString"] = Fixture.ConnectionString,
