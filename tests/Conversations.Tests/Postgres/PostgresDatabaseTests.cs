@@ -8,7 +8,7 @@ namespace Conversations.Tests.Postgres;
 
 public sealed class PostgresDatabaseTests : IAsyncLifetime
 {
-    private static readonly string[] Tables = ["agents", "events", "messages", "runs", "schema_migrations", "silos", "thread_leases", "threads"];
+    private static readonly string[] Tables = ["agents", "events", "messages", "run_requests", "runs", "schema_migrations", "silos", "thread_leases", "threads"];
 
     private PostgresFixture? _fixture;
 
@@ -35,7 +35,7 @@ public sealed class PostgresDatabaseTests : IAsyncLifetime
 
         await database.MigrateAsync(Ct);
 
-        Assert.True(PostgresDatabase.LatestSchemaVersion >= 4);
+        Assert.True(PostgresDatabase.LatestSchemaVersion >= 5);
         Assert.Equal(PostgresDatabase.LatestSchemaVersion, await database.GetSchemaVersionAsync(Ct));
         Assert.Equal(Tables, await TablesAsync(database));
         Assert.Equal(

@@ -83,6 +83,27 @@ internal static class PostgresSchema
 
             CREATE INDEX thread_leases_silo_id ON thread_leases (silo_id);
             """),
+
+        // The run queue (Cluster/RunQueue): one row per SendMessage handed to the silos, keyed by its run id.
+        // run_requests_queue serves the queue scan; run_requests_pending serves "is an earlier request of this
+        // thread still pending", which keeps a thread's requests in enqueue order across silos.
+        new(5, "run queue", """
+            CREATE TABLE run_requests (
+                run_id      text        NOT NULL PRIMARY KEY,
+                thread_id   text        NOT NULL,
+                payload     jsonb       NOT NULL,
+                status      text        NOT NULL CHECK (status IN ('queued', 'taken', 'done', 'cancelled')),
+                result      jsonb,
+                taken_by    text,
+                attempts    integer     NOT NULL DEFAULT 0,
+                enqueued_at timestamptz NOT NULL DEFAULT now(),
+                taken_at    timestamptz,
+                done_at     timestamptz
+            );
+
+            CREATE INDEX run_requests_queue ON run_requests (status, enqueued_at);
+            CREATE INDEX run_requests_pending ON run_requests (thread_id, enqueued_at) WHERE status IN ('queued', 'taken');
+            """),
     ];
 
     /// <summary>The schema version the code expects: the highest migration's version.</summary>
