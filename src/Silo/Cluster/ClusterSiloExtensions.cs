@@ -1,6 +1,8 @@
 using Conversations.Grains.Abstractions.Agents;
 using Conversations.Grains.Abstractions.Runtime;
 using Conversations.Silo.Hosting;
+using Conversations.Grains.Abstractions.Threads;
+using Conversations.Silo.Cluster.RunQueue;
 using Conversations.Silo.Runtime;
 using Conversations.Silo.Storage;
 using Conversations.Silo.Storage.Postgres;
@@ -25,6 +27,28 @@ public static class ClusterSiloExtensions
         services.AddHostedService<SiloLifecycle>();
         services.AddHostedService<SiloMembership>();
         services.AddHostedService<OrphanedRunSweeper>();
+
+        // Runs reach this silo through the queue in PostgreSQL; a thread owned elsewhere is put back for its owner.
+        services.AddSingleton(sp => new PostgresRunQueue(sp.GetRequiredService<PostgresDatabase>(), logger: sp.GetRequiredService<ILogger<PostgresRunQueue>>()));
+        services.AddHostedService(sp =>
+        {
+            var grains = sp.GetRequiredService<IGrainFactory>();
+            return new RunQueueWorker(
+                sp.GetRequiredService<PostgresRunQueue>(),
+                sp.GetRequiredService<IOptions<ClusterOptions>>().Value.SiloId,
+                async (threadId, message, cancellationToken) =>
+                {
+                    try
+                    {
+                        return await grains.GetGrain<IThreadGrain>(threadId).SendMessageAsync(message, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (GrainOwnedElsewhereException)
+                    {
+                        throw new RunQueueRetryException();
+                    }
+                },
+                logger: sp.GetRequiredService<ILogger<RunQueueWorker>>());
+        });
         return builder;
     }
 

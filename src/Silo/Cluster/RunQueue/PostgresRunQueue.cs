@@ -2,7 +2,6 @@ using System.Text.Json;
 using Conversations.Grains.Abstractions.Serialization;
 using Conversations.Grains.Abstractions.Threads;
 using Conversations.Silo.Storage.Postgres;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using NpgsqlTypes;
