@@ -38,7 +38,7 @@ public sealed class SiloHttpClient : IDisposable
     public ClusterClientOptions Options { get; }
 
     /// <summary>Sends a request to <paramref name="address"/> + <paramref name="relativePath"/> with the cluster key.</summary>
-    internal Task<HttpResponseMessage> SendAsync(
+    internal async Task<HttpResponseMessage> SendAsync(
         HttpMethod method, string address, string relativePath, HttpContent? content, HttpCompletionOption completion, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(method, new Uri(ClusterProtocol.BaseUri(address), relativePath)) { Content = content };
@@ -48,7 +48,7 @@ public sealed class SiloHttpClient : IDisposable
             request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
         }
 
-        return _http.SendAsync(request, completion, cancellationToken);
+        return await _http.SendAsync(request, completion, cancellationToken).ConfigureAwait(false);
     }
 
     public void Dispose() => _http.Dispose();
