@@ -12,6 +12,12 @@ internal static partial class Log
     public const int DemoModelInUseId = 2020;
     public const int ModelConfiguredId = 2021;
     public const int StorageReadyId = 2022;
+    public const int UpstreamOpenedId = 4000;
+    public const int UpstreamFailedId = 4001;
+    public const int EventLogGapId = 4002;
+    public const int ActivationListenerFailedId = 4003;
+    public const int CallRedirectedId = 4004;
+    public const int CallConnectFailedId = 4005;
 
     public const int LeaseLostId = 2030;
     public const int LeaseRenewalFailedId = 2031;
@@ -70,4 +76,22 @@ internal static partial class Log
 
     [LoggerMessage(StorageReadyId, LogLevel.Information, "Storage ready: {Path}")]
     public static partial void StorageReady(ILogger logger, string path);
+
+    [LoggerMessage(UpstreamOpenedId, LogLevel.Debug, "Streaming thread {ThreadId} from the silo at {Address} after sequence {Sequence}")]
+    public static partial void UpstreamOpened(ILogger logger, string threadId, string address, long sequence);
+
+    [LoggerMessage(UpstreamFailedId, LogLevel.Warning, "The upstream of thread {ThreadId} from {Address} failed; it resumes after sequence {Sequence}")]
+    public static partial void UpstreamFailed(ILogger logger, Exception exception, string threadId, string address, long sequence);
+
+    [LoggerMessage(EventLogGapId, LogLevel.Error, "The event log of thread {ThreadId} lacks sequence {Sequence}; later events are held back")]
+    public static partial void EventLogGap(ILogger logger, string threadId, long sequence);
+
+    [LoggerMessage(ActivationListenerFailedId, LogLevel.Warning, "Listening for thread activations failed; reconnecting in {Delay}")]
+    public static partial void ActivationListenerFailed(ILogger logger, Exception exception, TimeSpan delay);
+
+    [LoggerMessage(CallRedirectedId, LogLevel.Debug, "Call {Method} of thread {ThreadId} to silo {SiloId} was redirected to silo {OwnerSiloId}")]
+    public static partial void CallRedirected(ILogger logger, string threadId, string method, string siloId, string ownerSiloId);
+
+    [LoggerMessage(CallConnectFailedId, LogLevel.Warning, "Call {Method} of thread {ThreadId} could not reach silo {SiloId} at {Address}; locating the thread again")]
+    public static partial void CallConnectFailed(ILogger logger, Exception exception, string threadId, string method, string siloId, string address);
 }

@@ -22,7 +22,7 @@ public abstract class PostgresTestBase : IAsyncLifetime
     }
 
     /// <summary>Polls <paramref name="condition"/> every 50 ms until it holds; fails the test after <see cref="TestTimeouts.Default"/>.</summary>
-    protected static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    protected static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, Func<string>? state = null)
     {
         var guard = TestTimeouts.Guard();
         while (!await condition())
@@ -33,7 +33,7 @@ public abstract class PostgresTestBase : IAsyncLifetime
             }
             catch (OperationCanceledException) when (!Ct.IsCancellationRequested)
             {
-                Assert.Fail($"Timed out waiting until {what}.");
+                Assert.Fail($"Timed out waiting until {what}.{(state is null ? "" : " " + state())}");
             }
         }
     }
