@@ -1,12 +1,10 @@
 using System.Net;
-using System.Net.Http.Json;
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Conversations.Grains.Abstractions.Events;
 using Conversations.Grains.Abstractions.Serialization;
 using Conversations.Silo.Streams;
-using Microsoft.Extensions.Logging;
 
 namespace Conversations.Silo.Cluster.Client;
 

@@ -1,10 +1,8 @@
 using System.Net;
-using System.Net.Http.Json;
 using System.Text.Json;
 using Conversations.Grains.Abstractions.Runtime;
 using Conversations.Grains.Abstractions.Serialization;
 using Conversations.Grains.Abstractions.Threads;
-using Microsoft.Extensions.Logging;
 
 namespace Conversations.Silo.Cluster.Client;
 

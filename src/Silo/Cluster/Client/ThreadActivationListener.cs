@@ -1,5 +1,4 @@
 using Conversations.Silo.Storage.Postgres;
-using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace Conversations.Silo.Cluster.Client;

@@ -1,5 +1,5 @@
+using Conversations.Silo.Streams.Sse;
 using System.Net.Sockets;
-using Conversations.Gateway.Streaming;
 using Conversations.Grains.Abstractions.Events;
 using Conversations.Grains.Abstractions.Threads;
 using Conversations.Silo.Cluster.Client;

@@ -1,9 +1,9 @@
+using Conversations.Silo.Streams.Sse;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
-using Conversations.Gateway.Streaming;
 using Conversations.Grains.Abstractions.Events;
 using Conversations.Grains.Abstractions.Runtime;
 using Conversations.Grains.Abstractions.Serialization;
