@@ -6,12 +6,23 @@ using Conversations.Gateway.Compat.OpenAi;
 using Conversations.Gateway.Compat.StreamingChat;
 using Conversations.Gateway.Health;
 using Conversations.Gateway.Threads;
+using Conversations.Silo.Cluster.Client;
 using Conversations.Silo.Hosting;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddGatewayDefaults();
-builder.Services.AddSingleton(new GatewayMode("embedded"));
-builder.AddEmbeddedSilo();
+if (string.IsNullOrWhiteSpace(builder.Configuration["Cluster:PostgresConnectionString"]))
+{
+    // Embedded (the default): this process hosts the silo, on a SQLite file.
+    builder.Services.AddSingleton(new GatewayMode("embedded"));
+    builder.AddEmbeddedSilo();
+}
+else
+{
+    // Cluster: a stateless gateway in front of the silos, with PostgreSQL behind them.
+    builder.Services.AddSingleton(new GatewayMode("cluster"));
+    builder.Services.AddClusterClient();
+}
 
 var app = builder.Build();
 app.UseGatewayDefaults();

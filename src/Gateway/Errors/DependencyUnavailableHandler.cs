@@ -1,3 +1,4 @@
+using Conversations.Silo.Cluster.Client;
 using Conversations.Silo.Hosting;
 using Microsoft.AspNetCore.Diagnostics;
 using Npgsql;
@@ -15,6 +16,8 @@ internal sealed class DependencyUnavailableHandler(IProblemDetailsService proble
         var detail = exception switch
         {
             DependencyUnavailableException unavailable => unavailable.Message,
+            NoSiloAvailableException => "No silo is available to run the thread.",
+            ThreadNodeUnavailableException => "The node that runs this thread is unavailable; retry in a moment.",
             NpgsqlException or TimeoutException => "The cluster database is unavailable.",
             _ => null,
         };

@@ -66,7 +66,13 @@ public static class EmbeddedSiloExtensions
         services.AddSingleton<ActivationCatalog>();
         services.AddSingleton<IGrainFactory, GrainFactory>();
 
-        // Agents' settings, models, tools.
+        return services.AddAgentSettings();
+    }
+
+    /// <summary>Agents' settings, models and tools: what silos run, and what gateways describe (health, model lists).</summary>
+    public static IServiceCollection AddAgentSettings(this IServiceCollection services)
+    {
+        services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<IConfigureOptions<AgentsOptions>, AgentsOptionsSetup>();
         services.AddSingleton<IValidateOptions<AgentsOptions>, AgentsOptionsSetup>();
         services.AddOptions<AgentsOptions>().ValidateOnStart();

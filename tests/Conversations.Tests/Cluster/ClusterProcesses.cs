@@ -1,0 +1,65 @@
+using Conversations.Tests.Postgres;
+using Conversations.Tests.Processes;
+
+namespace Conversations.Tests.Cluster;
+
+/// <summary>
+/// The cluster topology as real processes on loopback: silos and stateless gateways sharing one PostgreSQL schema
+/// of the test's own.
+/// </summary>
+internal sealed class ClusterProcesses : IAsyncDisposable
+{
+    public const string ClusterKey = "test-cluster-key-0123456789";
+
+    private readonly Dictionary<string, string?> _shared;
+
+    private ClusterProcesses(Dictionary<string, string?> shared) => _shared = shared;
+
+    public List<NodeProcess> Silos { get; } = [];
+
+    public List<NodeProcess> Gateways { get; } = [];
+
+    public static async Task<ClusterProcesses> StartAsync(
+        PostgresFixture postgres, int silos, int gateways, IDictionary<string, string?>? settings, CancellationToken cancellationToken)
+    {
+        var shared = new Dictionary<string, string?>
+        {
+            ["Cluster__PostgresConnectionString"] = postgres.ConnectionString,
+            ["Cluster__Schema"] = postgres.Schema,
+            ["Cluster__ClusterKey"] = ClusterKey,
+            ["DemoModel__TokenDelay"] = "00:00:00",
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            shared[key] = value;
+        }
+
+        var cluster = new ClusterProcesses(shared);
+        try
+        {
+            // Silos first (they migrate the schema); nodes of one kind start side by side.
+            cluster.Silos.AddRange(await Task.WhenAll(Enumerable.Range(1, silos).Select(i => cluster.StartSiloAsync($"silo-{i}", cancellationToken))));
+            cluster.Gateways.AddRange(await Task.WhenAll(Enumerable.Range(1, gateways).Select(_ => cluster.StartGatewayAsync(cancellationToken))));
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    public Task<NodeProcess> StartSiloAsync(string siloId, CancellationToken cancellationToken) =>
+        NodeProcess.StartSiloAsync(new Dictionary<string, string?>(_shared) { ["Cluster__SiloId"] = siloId }, cancellationToken);
+
+    public Task<NodeProcess> StartGatewayAsync(CancellationToken cancellationToken) =>
+        NodeProcess.StartGatewayAsync(new Dictionary<string, string?>(_shared), cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in Gateways.Concat(Silos))
+        {
+            await node.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,128 @@
+using System.Net;
+using System.Text.Json;
+using Conversations.Tests.Fakes;
+using Conversations.Tests.Gateway;
+using Conversations.Tests.Postgres;
+
+namespace Conversations.Tests.Cluster;
+
+/// <summary>Two silos and two gateways as real processes on real PostgreSQL: the cluster behaves as one server.</summary>
+public sealed class ClusterTopologyTests : PostgresTestBase
+{
+    private static CancellationToken Guard => TestTimeouts.Guard();
+
+    [Fact]
+    public async Task A_client_on_gateway_B_watches_a_run_started_through_gateway_A_and_resumes_on_A_after_a_disconnect()
+    {
+        await using var model = await FakeOpenAiServer.StartAsync(Guard);
+        model.Enqueue(
+            ScriptedResponse.ToolCalls(new ScriptedToolCall("call_1", "calculate", "{\"expression\":", "\"17 * 23\"}")),
+            ScriptedResponse.Text([.. Enumerable.Range(1, 20).Select(i => $"t{i} ")]).WithDelay(TimeSpan.FromMilliseconds(20)));
+        await using var cluster = await ClusterProcesses.StartAsync(Fixture, silos: 2, gateways: 2, ModelSettings(model), Guard);
+        var a = cluster.Gateways[0].Client;
+        var b = cluster.Gateways[1].Client;
+        var threadId = await a.CreateThreadAsync(cancellationToken: Guard);
+
+        using var watcherAtB = await b.OpenEventStreamAsync($"threads/{threadId}/events", lastEventId: "0", cancellationToken: Guard);
+        var watchedAtB = watcherAtB.ReadEventsAsync(Guard).ReadUntilAsync(SseEvents.IsRunEnd, Guard);
+        List<SseEvent> beforeDrop;
+        using (var sender = await a.PostStreamAsync($"threads/{threadId}/messages", new { content = "17 * 23, then count", stream = true }, Guard))
+        {
+            Assert.Equal(HttpStatusCode.OK, sender.StatusCode);
+            beforeDrop = await sender.ReadEventsAsync(Guard).ReadUntilAsync(e => e.Type == "text.delta" && e.Str("text") == "t5 ", Guard);
+        }
+
+        using var resumed = await a.OpenEventStreamAsync($"threads/{threadId}/events", lastEventId: beforeDrop[^1].Id, cancellationToken: Guard);
+        var afterDrop = await resumed.ReadEventsAsync(Guard).ReadUntilAsync(SseEvents.IsRunEnd, Guard);
+        var atB = await watchedAtB;
+
+        var joined = beforeDrop.Concat(afterDrop).ToList();
+        Assert.Equal(atB.Select(e => e.Id), joined.Select(e => e.Id));
+        Assert.Equal(Enumerable.Range(1, atB.Count).Select(i => (long)i), atB.Select(e => e.Sequence));
+        Assert.Contains(atB, e => e.Type == "tool_call.completed" && e.Str("result") == "391");
+        Assert.Equal("run.completed", atB[^1].Type);
+        var messages = (await b.GetFromJsonAsync<JsonElement>($"threads/{threadId}/messages?limit=100", Guard)).GetProperty("data");
+        Assert.Equal(string.Concat(Enumerable.Range(1, 20).Select(i => $"t{i} ")), messages[messages.GetArrayLength() - 1].GetProperty("content").GetString());
+        var health = await b.GetFromJsonAsync<JsonElement>("health/ready", Guard);
+        Assert.Equal("ready", health.GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task Killing_the_silo_that_runs_a_thread_fails_the_run_for_watchers_on_every_gateway_and_the_thread_goes_on()
+    {
+        await using var model = await FakeOpenAiServer.StartAsync(Guard);
+        model.Enqueue(ScriptedResponse.Text("Half ", "an answer").HangAfter(3), ScriptedResponse.Text("Fresh answer."));
+        var settings = ModelSettings(model);
+        settings["Cluster__LeaseTtl"] = "00:00:02";
+        await using var cluster = await ClusterProcesses.StartAsync(Fixture, silos: 2, gateways: 2, settings, Guard);
+        var a = cluster.Gateways[0].Client;
+        var b = cluster.Gateways[1].Client;
+        var threadId = await a.CreateThreadAsync(cancellationToken: Guard);
+        using var watcherA = await a.OpenEventStreamAsync($"threads/{threadId}/events", lastEventId: "0", cancellationToken: Guard);
+        using var watcherB = await b.OpenEventStreamAsync($"threads/{threadId}/events", lastEventId: "0", cancellationToken: Guard);
+        var seenAtA = watcherA.ReadEventsAsync(Guard).ReadUntilAsync(e => e.Type == "run.failed", Guard);
+        var seenAtB = watcherB.ReadEventsAsync(Guard).ReadUntilAsync(e => e.Type == "run.failed", Guard);
+        using var sender = await a.PostStreamAsync($"threads/{threadId}/messages", new { content = "go", stream = true }, Guard);
+        await sender.ReadEventsAsync(Guard).ReadUntilAsync(e => e.Type == "text.delta" && e.Str("text") == "an answer", Guard);
+
+        await using var database = Fixture.Open();
+        var owner = await new Conversations.Silo.Storage.Postgres.PostgresThreadLeaseStore(database).GetOwnerAsync(threadId, Guard);
+        var victim = cluster.Silos.Single(s => s.Output.Contains($"Silo {owner!.SiloId} joined", StringComparison.Ordinal));
+        var killedAt = TimeProvider.System.GetTimestamp();
+        await victim.KillAsync();
+        var atA = await seenAtA;
+        var atB = await seenAtB;
+        TestContext.Current.TestOutputHelper?.WriteLine($"watchers saw run.failed {TimeProvider.System.GetElapsedTime(killedAt).TotalMilliseconds:0} ms after SIGKILL (lease TTL 2 s)");
+
+        Assert.Equal("interrupted", atA[^1].Data.GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal(atA.Select(e => e.Id), atB.Select(e => e.Id));
+        Assert.Equal(Enumerable.Range(1, atA.Count).Select(i => (long)i), atA.Select(e => e.Sequence));
+        using var next = await b.PostAsJsonAsync($"threads/{threadId}/messages", new { content = "again" }, Guard);
+        var result = await next.Content.ReadFromJsonAsync<JsonElement>(Guard);
+        Assert.Equal("completed", result.GetProperty("status").GetString());
+        Assert.Equal("Fresh answer.", result.GetProperty("message").GetProperty("content").GetString());
+        var messages = (await a.GetFromJsonAsync<JsonElement>($"threads/{threadId}/messages", Guard)).GetProperty("data");
+        Assert.Equal(["go", "again", "Fresh answer."], messages.EnumerateArray().Select(m => m.GetProperty("content").GetString()));
+    }
+
+    [Fact]
+    public async Task A_client_of_a_killed_gateway_reconnects_to_another_with_Last_Event_ID_and_misses_nothing()
+    {
+        await using var model = await FakeOpenAiServer.StartAsync(Guard);
+        model.Enqueue(ScriptedResponse.Text([.. Enumerable.Range(1, 30).Select(i => $"w{i} ")]).WithDelay(TimeSpan.FromMilliseconds(20)));
+        await using var cluster = await ClusterProcesses.StartAsync(Fixture, silos: 1, gateways: 2, ModelSettings(model), Guard);
+        var a = cluster.Gateways[0];
+        var b = cluster.Gateways[1].Client;
+        var threadId = await a.Client.CreateThreadAsync(cancellationToken: Guard);
+
+        using var sender = await a.Client.PostStreamAsync($"threads/{threadId}/messages", new { content = "count", stream = true }, Guard);
+        var received = new List<SseEvent>();
+        await using (var events = sender.ReadEventsAsync(Guard).GetAsyncEnumerator(Guard))
+        {
+            while (await events.MoveNextAsync())
+            {
+                received.Add(events.Current);
+                if (events.Current.Str("text") == "w8 ")
+                {
+                    await a.KillAsync();
+                    break;
+                }
+            }
+        }
+
+        using var resumed = await b.OpenEventStreamAsync($"threads/{threadId}/events", lastEventId: received[^1].Id, cancellationToken: Guard);
+        received.AddRange(await resumed.ReadEventsAsync(Guard).ReadUntilAsync(SseEvents.IsRunEnd, Guard));
+
+        Assert.Equal(Enumerable.Range(1, received.Count).Select(i => (long)i), received.Select(e => e.Sequence));
+        Assert.Equal(string.Concat(Enumerable.Range(1, 30).Select(i => $"w{i} ")), string.Concat(received.Where(e => e.Type == "text.delta").Select(e => e.Str("text"))));
+        Assert.Equal("run.completed", received[^1].Type);
+    }
+
+    private static Dictionary<string, string?> ModelSettings(FakeOpenAiServer model) => new()
+    {
+        ["OPENAI_BASE_URL"] = model.BaseUrl.ToString(),
+        ["OPENAI_API_KEY"] = "sk-test",
+        ["OPENAI_MODEL"] = "fake-model",
+        ["OpenAI__MaxRetries"] = "0",
+    };
+}
