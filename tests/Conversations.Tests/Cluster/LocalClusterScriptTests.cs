@@ -1,0 +1,110 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Conversations.Tests.Gateway;
+
+namespace Conversations.Tests.Cluster;
+
+/// <summary><c>deploy/local-cluster.sh</c> brings up PostgreSQL, two silos and two gateways, and stops exactly them.</summary>
+public sealed class LocalClusterScriptTests
+{
+    private static CancellationToken Guard => TestTimeouts.Guard();
+
+    [Fact]
+    public async Task The_local_cluster_script_starts_a_working_cluster_and_stops_exactly_what_it_started()
+    {
+        var root = RepositoryRoot();
+        var state = Path.Combine(Path.GetTempPath(), "conversations-tests", "local-cluster-" + Guid.NewGuid().ToString("N")[..8]);
+        var ports = Enumerable.Range(0, 5).Select(_ => FreePort()).ToArray();
+        var environment = new Dictionary<string, string>
+        {
+            ["CONVERSATIONS_CLUSTER_DIR"] = state,
+            ["CONVERSATIONS_PG_PORT"] = ports[0].ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["CONVERSATIONS_SILO_PORTS"] = $"{ports[1]} {ports[2]}",
+            ["CONVERSATIONS_GATEWAY_PORTS"] = $"{ports[3]} {ports[4]}",
+            ["SKIP_BUILD"] = "1",
+            ["CONFIGURATION"] = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name,
+            ["OPENAI_API_KEY"] = "",
+            ["OPENAI_BASE_URL"] = "",
+            ["DemoModel__TokenDelay"] = "00:00:00",
+        };
+        try
+        {
+            var (started, output) = await RunScriptAsync(root, "start", environment);
+            Assert.True(started == 0, output);
+            Assert.Contains($"http://127.0.0.1:{ports[3]}/", output, StringComparison.Ordinal);
+            using var a = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ports[3]}/") };
+            using var b = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ports[4]}/") };
+
+            var threadId = await a.CreateThreadAsync(cancellationToken: Guard);
+            using var watcher = await b.OpenEventStreamAsync($"threads/{threadId}/events", lastEventId: "0", cancellationToken: Guard);
+            var watched = watcher.ReadEventsAsync(Guard).ReadUntilAsync(SseEvents.IsRunEnd, Guard);
+            using var sent = await a.PostAsJsonAsync($"threads/{threadId}/messages", new { content = "what is 17 * 23?" }, Guard);
+            var result = await sent.Content.ReadFromJsonAsync<JsonElement>(Guard);
+            var events = await watched;
+
+            Assert.Equal("completed", result.GetProperty("status").GetString());
+            Assert.Contains(events, e => e.Type == "tool_call.completed" && e.Str("result") == "391");
+            var pids = Directory.GetFiles(Path.Combine(state, "run"), "*.pid").Select(f => int.Parse(File.ReadAllText(f).Trim(), System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            Assert.Equal(4, pids.Count);
+
+            var (stopped, stopOutput) = await RunScriptAsync(root, "stop", environment);
+            Assert.True(stopped == 0, stopOutput);
+            Assert.All(pids, pid => Assert.False(IsRunning(pid), $"process {pid} still runs"));
+            await Assert.ThrowsAsync<HttpRequestException>(() => a.GetAsync("health", Guard));
+        }
+        finally
+        {
+            await RunScriptAsync(root, "clean", environment);
+        }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task<(int ExitCode, string Output)> RunScriptAsync(string root, string command, IDictionary<string, string> environment)
+    {
+        var info = new ProcessStartInfo("bash") { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(Path.Combine(root, "deploy", "local-cluster.sh"));
+        info.ArgumentList.Add(command);
+        foreach (var (key, value) in environment)
+        {
+            info.Environment[key] = value;
+        }
+
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync(Guard);
+        var stderr = process.StandardError.ReadToEndAsync(Guard);
+        await process.WaitForExitAsync(Guard);
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    private static string RepositoryRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Conversations.sln")))
+        {
+            directory = directory.Parent;
+        }
+
+        return directory?.FullName ?? throw new InvalidOperationException("The repository root was not found above " + AppContext.BaseDirectory);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
