@@ -18,6 +18,7 @@ internal sealed class DependencyUnavailableHandler(IProblemDetailsService proble
             DependencyUnavailableException unavailable => unavailable.Message,
             NoSiloAvailableException => "No silo is available to run the thread.",
             ThreadNodeUnavailableException => "The node that runs this thread is unavailable; retry in a moment.",
+            SiloCallException { StatusCode: System.Net.HttpStatusCode.ServiceUnavailable } => "The cluster database is unavailable.",
             NpgsqlException or TimeoutException => "The cluster database is unavailable.",
             _ => null,
         };

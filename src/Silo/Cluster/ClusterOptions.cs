@@ -14,6 +14,13 @@ public sealed class ClusterOptions
     [Required(ErrorMessage = "Cluster:PostgresConnectionString (env Cluster__PostgresConnectionString) is required in cluster mode.")]
     public string PostgresConnectionString { get; set; } = "";
 
+    /// <summary>
+    /// How many PostgreSQL connections this node pools at most, unless the connection string says (Maximum Pool
+    /// Size). Nodes × this must stay under the server's <c>max_connections</c>; requests wait for a free connection.
+    /// </summary>
+    [Range(2, 1000, ErrorMessage = "Cluster:MaxPoolSize must be between 2 and 1000.")]
+    public int MaxPoolSize { get; set; } = 20;
+
     /// <summary>An optional schema for every table (tests isolate clusters with it).</summary>
     [RegularExpression("^[a-z_][a-z0-9_]{0,62}$", ErrorMessage = "Cluster:Schema must be a lowercase PostgreSQL identifier.")]
     public string? Schema { get; set; }

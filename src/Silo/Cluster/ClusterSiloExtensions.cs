@@ -8,6 +8,7 @@ using Conversations.Silo.Storage;
 using Conversations.Silo.Storage.Postgres;
 using Conversations.Silo.Streams;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace Conversations.Silo.Cluster;
 
@@ -62,7 +63,13 @@ public static class ClusterSiloExtensions
         services.AddSingleton(sp =>
         {
             var options = sp.GetRequiredService<IOptions<ClusterOptions>>().Value;
-            return new PostgresDatabase(options.PostgresConnectionString, options.Schema);
+            var connection = new NpgsqlConnectionStringBuilder(options.PostgresConnectionString);
+            if (!options.PostgresConnectionString.Contains("pool size", StringComparison.OrdinalIgnoreCase))
+            {
+                connection.MaxPoolSize = options.MaxPoolSize;
+            }
+
+            return new PostgresDatabase(connection.ConnectionString, options.Schema);
         });
         services.AddSingleton<IStorageMigrator>(sp => new PostgresMigrator(sp.GetRequiredService<PostgresDatabase>()));
         services.AddSingleton<IReadinessCheck, PostgresReadiness>();
