@@ -118,6 +118,37 @@ public sealed class ClusterTopologyTests : PostgresTestBase
         Assert.Equal("run.completed", received[^1].Type);
     }
 
+    [Fact]
+    public async Task A_cancel_sent_to_the_other_gateway_reaches_the_silo_running_the_thread()
+    {
+        await using var model = await FakeOpenAiServer.StartAsync(Guard);
+        model.Enqueue(ScriptedResponse.Text("Thinking ", "slowly").HangAfter(3));
+        await using var cluster = await ClusterProcesses.StartAsync(Fixture, silos: 2, gateways: 2, ModelSettings(model), Guard);
+        var a = cluster.Gateways[0].Client;
+        var b = cluster.Gateways[1].Client;
+        var threadId = await a.CreateThreadAsync(cancellationToken: Guard);
+        using var sender = await a.PostStreamAsync($"threads/{threadId}/messages", new { content = "take your time", stream = true }, Guard);
+        await using var events = sender.ReadEventsAsync(Guard).GetAsyncEnumerator(Guard);
+        string? runId = null;
+        while (await events.MoveNextAsync() && events.Current.Str("text") != "slowly")
+        {
+            runId ??= events.Current.Str("runId");
+        }
+
+        using var cancel = await b.PostAsync($"threads/{threadId}/runs/{runId}/cancel", null, Guard);
+        var rest = new List<SseEvent>();
+        while (await events.MoveNextAsync())
+        {
+            rest.Add(events.Current);
+        }
+
+        Assert.Equal(HttpStatusCode.Accepted, cancel.StatusCode);
+        Assert.Equal("run.cancelled", rest[^1].Type);
+        Assert.Equal("cancelled", Assert.Single(rest, e => e.Type == "message.completed").Str("status"));
+        var run = await a.GetFromJsonAsync<JsonElement>($"threads/{threadId}/runs/{runId}", Guard);
+        Assert.Equal("cancelled", run.GetProperty("status").GetString());
+    }
+
     private static Dictionary<string, string?> ModelSettings(FakeOpenAiServer model) => new()
     {
         ["OPENAI_BASE_URL"] = model.BaseUrl.ToString(),
