@@ -68,32 +68,9 @@ public sealed class InProcessStreamHub : IThreadStreamProvider, IThreadEventSour
             var live = channel.Subscribe(afterSequence, untilProducerLeaves, out var snapshot, out var tailStart);
             try
             {
-                var last = afterSequence;
-                if (last + 1 < tailStart)
+                await foreach (var next in ReplayThenLive.EnumerateAsync(_log, threadId, afterSequence, tailStart, snapshot, live.Reader, cancellationToken).ConfigureAwait(false))
                 {
-                    await foreach (var stored in _log.ReadAsync(threadId, last, tailStart - 1, cancellationToken).ConfigureAwait(false))
-                    {
-                        yield return stored;
-                        last = stored.Sequence;
-                    }
-                }
-
-                foreach (var recent in snapshot)
-                {
-                    if (recent.Sequence > last)
-                    {
-                        yield return recent;
-                        last = recent.Sequence;
-                    }
-                }
-
-                await foreach (var next in live.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    if (next.Sequence > last)
-                    {
-                        yield return next;
-                        last = next.Sequence;
-                    }
+                    yield return next;
                 }
             }
             finally
