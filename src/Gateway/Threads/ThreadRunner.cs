@@ -23,11 +23,8 @@ public sealed class ThreadRunner(IGrainFactory grains, IThreadEventSource events
     {
         threadId ??= Ids.NewThreadId();
         var grain = grains.GetGrain<IThreadGrain>(threadId);
-        var created = false;
-        if (await grain.GetAsync(cancellationToken) is null)
-        {
-            created = await grain.CreateAsync(new CreateThread { Messages = priorMessages }, cancellationToken) is not null;
-        }
+        // Create answers null for a thread that exists already: one call either way.
+        var created = await grain.CreateAsync(new CreateThread { Messages = priorMessages }, cancellationToken) is not null;
 
         var result = await grain.SendMessageAsync(message, cancellationToken);
         return result switch

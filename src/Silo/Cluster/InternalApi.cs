@@ -1,10 +1,10 @@
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Conversations.Grains.Abstractions.Runtime;
 using Conversations.Grains.Abstractions.Serialization;
 using Conversations.Grains.Abstractions.Threads;
+using Conversations.Silo.Cluster.Client;
 using Conversations.Silo.Runtime;
 using Conversations.Silo.Streams.InProcess;
 using Conversations.Silo.Streams.Sse;
@@ -19,8 +19,6 @@ namespace Conversations.Silo.Cluster;
 /// </summary>
 public static class InternalApi
 {
-    public const string ClusterKeyHeader = "X-Cluster-Key";
-
     public static IEndpointRouteBuilder MapInternalApi(this IEndpointRouteBuilder app)
     {
         app.MapGet("/internal/health", (ActivationCatalog catalog, IOptions<ClusterOptions> options) =>
@@ -34,15 +32,6 @@ public static class InternalApi
     /// <summary>Health of a silo.</summary>
     public sealed record SiloHealth(string SiloId, int Activations);
 
-    /// <summary>Where a thread's calls belong when this silo does not hold it.</summary>
-    public sealed record OwnerRedirect(string OwnerSiloId, string? OwnerAddress);
-
-    /// <summary>The body of <c>append</c>.</summary>
-    public sealed record AppendCall(IReadOnlyList<NewMessage> Messages);
-
-    /// <summary>The body of <c>cancel</c> and <c>run</c>.</summary>
-    public sealed record RunCall(string RunId);
-
     private static async Task<IResult> CallAsync(
         string threadId, string method, HttpRequest request, IGrainFactory grains, ISiloDirectory silos, IOptions<ClusterOptions> options, CancellationToken cancellationToken)
     {
@@ -51,13 +40,13 @@ public static class InternalApi
         {
             return method switch
             {
-                "create" => Json(await grain.CreateAsync(await ReadAsync<CreateThread>(request, cancellationToken), cancellationToken)),
-                "get" => Json(await grain.GetAsync(cancellationToken)),
-                "messages" => Json(await grain.GetMessagesAsync(await ReadAsync<MessagePageRequest>(request, cancellationToken), cancellationToken)),
-                "send" => Json(await grain.SendMessageAsync(await ReadAsync<SendMessage>(request, cancellationToken), cancellationToken)),
-                "append" => Json(await grain.AppendMessagesAsync((await ReadAsync<AppendCall>(request, cancellationToken)).Messages, cancellationToken)),
-                "cancel" => Json(await grain.CancelRunAsync((await ReadAsync<RunCall>(request, cancellationToken)).RunId, cancellationToken)),
-                "run" => Json(await grain.GetRunAsync((await ReadAsync<RunCall>(request, cancellationToken)).RunId, cancellationToken)),
+                ClusterProtocol.Methods.Create => Json(await grain.CreateAsync(await ReadAsync<CreateThread>(request, cancellationToken), cancellationToken)),
+                ClusterProtocol.Methods.Get => Json(await grain.GetAsync(cancellationToken)),
+                ClusterProtocol.Methods.Messages => Json(await grain.GetMessagesAsync(await ReadAsync<MessagePageRequest>(request, cancellationToken), cancellationToken)),
+                ClusterProtocol.Methods.Send => Json(await grain.SendMessageAsync(await ReadAsync<SendMessage>(request, cancellationToken), cancellationToken)),
+                ClusterProtocol.Methods.Append => Json(await grain.AppendMessagesAsync((await ReadAsync<AppendMessagesCall>(request, cancellationToken)).Messages, cancellationToken)),
+                ClusterProtocol.Methods.Cancel => Json(await grain.CancelRunAsync((await ReadAsync<RunIdCall>(request, cancellationToken)).RunId, cancellationToken)),
+                ClusterProtocol.Methods.Run => Json(await grain.GetRunAsync((await ReadAsync<RunIdCall>(request, cancellationToken)).RunId, cancellationToken)),
                 _ => TypedResults.Problem($"No grain method '{method}'.", statusCode: StatusCodes.Status404NotFound),
             };
         }
@@ -84,7 +73,7 @@ public static class InternalApi
             var owner = await leases.GetOwnerAsync(threadId, cancellationToken);
             return owner is not null && owner.SiloId != options.Value.SiloId
                 ? await RedirectAsync(owner.SiloId, silos, options.Value, cancellationToken)
-                : TypedResults.Json(new { active = false }, statusCode: StatusCodes.Status404NotFound);
+                : TypedResults.Json(new ThreadNotActive(false), ContractJson.Options, statusCode: StatusCodes.Status404NotFound);
         }
 
         // Live while this silo produces the thread's events; then the stream ends and the gateway looks again.
@@ -96,7 +85,7 @@ public static class InternalApi
     {
         var active = await silos.ListActiveAsync(options.SiloTimeout, cancellationToken);
         var address = active.FirstOrDefault(s => s.SiloId == ownerSiloId)?.Address;
-        return TypedResults.Json(new OwnerRedirect(ownerSiloId, address), ContractJson.Options, statusCode: StatusCodes.Status421MisdirectedRequest);
+        return TypedResults.Json(new OwnerRedirect(ownerSiloId, address ?? string.Empty), ContractJson.Options, statusCode: StatusCodes.Status421MisdirectedRequest);
     }
 
     private static IResult Json<T>(T value) => TypedResults.Json(value, ContractJson.Options);
@@ -109,7 +98,7 @@ public static class InternalApi
     {
         var http = context.HttpContext;
         var expected = http.RequestServices.GetRequiredService<IOptions<ClusterOptions>>().Value.ClusterKey;
-        var given = http.Request.Headers[ClusterKeyHeader].ToString();
+        var given = http.Request.Headers[ClusterProtocol.ClusterKeyHeader].ToString();
         if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), Encoding.UTF8.GetBytes(expected)))
         {
             return TypedResults.Problem("A valid cluster key is required.", statusCode: StatusCodes.Status401Unauthorized);
@@ -117,7 +106,4 @@ public static class InternalApi
 
         return await next(context);
     }
-
-    /// <summary>The sequence a gateway resumes after, as the query carries it.</summary>
-    internal static string Format(long sequence) => sequence.ToString(CultureInfo.InvariantCulture);
 }

@@ -83,13 +83,11 @@ internal sealed class SiloMembership(
 /// <summary><c>NOTIFY thread_activated, '&lt;thread id&gt;'</c>: wakes gateways waiting for an idle thread to activate.</summary>
 internal sealed class PostgresActivationNotifier(PostgresDatabase database) : IThreadActivationNotifier
 {
-    public const string Channel = "thread_activated";
-
     public async Task NotifyActivatedAsync(string threadId, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand("SELECT pg_notify(@channel, @thread_id);", connection);
-        command.Parameters.AddWithValue("channel", Channel);
+        command.Parameters.AddWithValue("channel", Client.ClusterProtocol.ThreadActivatedChannel);
         command.Parameters.AddWithValue("thread_id", threadId);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Conversations.Grains.Abstractions.Events;
 using Conversations.Grains.Abstractions.Runtime;
 using Conversations.Silo.Streams;
@@ -98,37 +97,22 @@ public sealed class PostgresEventLog(PostgresDatabase database) : IEventLog
         return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long last ? last : 0;
     }
 
-    private async IAsyncEnumerable<ThreadEvent> ReadPagesAsync(
-        string threadId, long afterSequence, long toSequence, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private IAsyncEnumerable<ThreadEvent> ReadPagesAsync(string threadId, long afterSequence, long toSequence, CancellationToken cancellationToken) =>
+        EventPages.ReadAsync((after, page, token) => ReadPageAsync(threadId, after, toSequence, page, token), afterSequence, toSequence, PageSize, cancellationToken);
+
+    private async Task ReadPageAsync(string threadId, long after, long toSequence, List<ThreadEvent> page, CancellationToken cancellationToken)
     {
-        var page = new List<ThreadEvent>(Math.Min(PageSize, 64));
-        var after = afterSequence;
-        while (after < toSequence)
+        await using (var connection = await _database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false))
+        await using (var command = new NpgsqlCommand(Sql.Read, connection))
         {
-            page.Clear();
-            await using (var connection = await _database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false))
-            await using (var command = new NpgsqlCommand(Sql.Read, connection))
+            command.Parameters.Add(Text("thread_id", threadId));
+            command.Parameters.Add(new NpgsqlParameter<long>("after_sequence", after)); // the last sequence of the previous page
+            command.Parameters.Add(new NpgsqlParameter<long>("to_sequence", toSequence));
+            command.Parameters.Add(new NpgsqlParameter<int>("limit", PageSize));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                command.Parameters.Add(Text("thread_id", threadId));
-                command.Parameters.Add(new NpgsqlParameter<long>("after_sequence", after)); // the last sequence of the previous page
-                command.Parameters.Add(new NpgsqlParameter<long>("to_sequence", toSequence));
-                command.Parameters.Add(new NpgsqlParameter<int>("limit", PageSize));
-                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    after = reader.GetInt64(1);
-                    page.Add(FromJson<ThreadEvent>(reader.GetString(0), $"event {after} of thread '{threadId}'"));
-                }
-            }
-
-            foreach (var threadEvent in page)
-            {
-                yield return threadEvent;
-            }
-
-            if (page.Count < PageSize)
-            {
-                yield break;
+                page.Add(FromJson<ThreadEvent>(reader.GetString(0), $"event {reader.GetInt64(1)} of thread '{threadId}'"));
             }
         }
     }

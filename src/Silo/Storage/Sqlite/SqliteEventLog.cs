@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Conversations.Grains.Abstractions.Events;
 using Conversations.Silo.Streams;
 using Microsoft.Data.Sqlite;
@@ -89,38 +88,23 @@ public sealed class SqliteEventLog(SqliteDatabase database) : IEventLog
         return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long last ? last : 0;
     }
 
-    private async IAsyncEnumerable<ThreadEvent> ReadPagesAsync(
-        string threadId, long afterSequence, long toSequence, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private IAsyncEnumerable<ThreadEvent> ReadPagesAsync(string threadId, long afterSequence, long toSequence, CancellationToken cancellationToken) =>
+        EventPages.ReadAsync((after, page, token) => ReadPageAsync(threadId, after, toSequence, page, token), afterSequence, toSequence, PageSize, cancellationToken);
+
+    private async Task ReadPageAsync(string threadId, long after, long toSequence, List<ThreadEvent> page, CancellationToken cancellationToken)
     {
-        var page = new List<ThreadEvent>(Math.Min(PageSize, 64));
-        var after = afterSequence;
-        while (after < toSequence)
+        using (var connection = await _database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false))
+        using (var command = connection.CreateCommand())
         {
-            page.Clear();
-            using (var connection = await _database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false))
-            using (var command = connection.CreateCommand())
+            command.CommandText = Sql.Read;
+            command.Parameters.AddWithValue("$thread_id", threadId);
+            command.Parameters.AddWithValue("$after_sequence", after); // the last sequence of the previous page
+            command.Parameters.AddWithValue("$to_sequence", toSequence);
+            command.Parameters.AddWithValue("$limit", PageSize);
+            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                command.CommandText = Sql.Read;
-                command.Parameters.AddWithValue("$thread_id", threadId);
-                command.Parameters.AddWithValue("$after_sequence", after); // the last sequence of the previous page
-                command.Parameters.AddWithValue("$to_sequence", toSequence);
-                command.Parameters.AddWithValue("$limit", PageSize);
-                using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    after = reader.GetInt64(1);
-                    page.Add(SqliteValues.FromJson<ThreadEvent>(reader.GetString(0), $"event {after} of thread '{threadId}'"));
-                }
-            }
-
-            foreach (var threadEvent in page)
-            {
-                yield return threadEvent;
-            }
-
-            if (page.Count < PageSize)
-            {
-                yield break;
+                page.Add(SqliteValues.FromJson<ThreadEvent>(reader.GetString(0), $"event {reader.GetInt64(1)} of thread '{threadId}'"));
             }
         }
     }
