@@ -1,13 +1,11 @@
-using Conversations.Silo.Cluster.Client;
-using Conversations.Silo.Hosting;
+using Conversations.Grains.Abstractions.Threads;
 using Microsoft.AspNetCore.Diagnostics;
-using Npgsql;
 
 namespace Conversations.Gateway.Errors;
 
 /// <summary>
-/// A dependency that is down (PostgreSQL, every silo) fails the request at once with 503 and <c>Retry-After</c>,
-/// not with a 500 or a hang; nothing was half-written (grain writes are transactional).
+/// A dependency that is down (the storage behind the silos, every silo) fails the request at once with 503 and
+/// <c>Retry-After</c>, not with a 500 or a hang; nothing was half-written (grain writes are transactional).
 /// </summary>
 internal sealed class DependencyUnavailableHandler(IProblemDetailsService problemDetails) : IExceptionHandler
 {
@@ -15,11 +13,10 @@ internal sealed class DependencyUnavailableHandler(IProblemDetailsService proble
     {
         var detail = exception switch
         {
-            DependencyUnavailableException unavailable => unavailable.Message,
-            NoSiloAvailableException => "No silo is available to run the thread.",
-            ThreadNodeUnavailableException => "The node that runs this thread is unavailable; retry in a moment.",
-            SiloCallException { StatusCode: System.Net.HttpStatusCode.ServiceUnavailable } => "The cluster database is unavailable.",
-            NpgsqlException or TimeoutException => "The cluster database is unavailable.",
+            StorageUnavailableException => "The storage is unavailable; retry in a moment.",
+            SiloUnavailableException => "The node that runs this thread is unavailable; retry in a moment.",
+            OrleansMessageRejectionException or Orleans.Runtime.Messaging.ConnectionFailedException => "No silo is available to run the thread.",
+            TimeoutException => "The cluster did not answer in time; retry in a moment.",
             _ => null,
         };
         if (detail is null || httpContext.Response.HasStarted)

@@ -74,7 +74,7 @@ public sealed record ThreadSnapshot(
     [Id(5)] string? ActiveRunId,
     [Id(6)] string? LastRunId)
 {
-    public static ThreadSnapshot From(string id, ThreadState state) => new(
+    public static ThreadSnapshot From(string id, ThreadGrainState state) => new(
         id, state.CreatedAt, state.UpdatedAt, state.Metadata, state.MessageCount, state.ActiveRunId, state.LastRunId);
 }
 

@@ -49,4 +49,12 @@ public interface IThreadGrain : IGrainWithStringKey
     /// </summary>
     [Alias("Watch")]
     IAsyncEnumerable<ThreadEvent> WatchAsync(long afterSequence, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Up to <paramref name="limit"/> of the thread's events with sequence greater than <paramref name="afterSequence"/>
+    /// and at most <paramref name="throughSequence"/>, in order (stored or still in memory). A finite read: gateways catch
+    /// a late subscriber up with it before it joins their live feed of the thread.
+    /// </summary>
+    [Alias("ReadEvents")]
+    Task<List<ThreadEvent>> ReadEventsAsync(long afterSequence, long throughSequence, int limit, CancellationToken cancellationToken = default);
 }

@@ -5,7 +5,7 @@ namespace Conversations.Grains.Abstractions.Threads;
 /// events are rows of their own in append-only tables, so a write never rewrites the history.
 /// </summary>
 [GenerateSerializer, Alias("conv.ThreadState")]
-public sealed record ThreadState
+public sealed record ThreadGrainState
 {
     /// <summary>The thread id; null while the thread does not exist.</summary>
     [Id(0)]

@@ -1,6 +1,5 @@
 using Conversations.Grains.Abstractions.Events;
-using Conversations.Grains.Abstractions.Runtime;
-using Conversations.Silo.Streams;
+using Conversations.Grains.Threads;
 using Npgsql;
 using NpgsqlTypes;
 using static Conversations.Silo.Storage.Postgres.PostgresValues;
@@ -24,51 +23,23 @@ public sealed class PostgresEventLog(PostgresDatabase database) : IEventLog
     internal int PageSize { get; init; } = 256;
 
     /// <inheritdoc />
-    public Task AppendAsync(IReadOnlyList<ThreadEvent> events, CancellationToken cancellationToken = default) =>
-        AppendAsync(events, null, cancellationToken);
-
-    /// <inheritdoc />
-    /// <remarks>
-    /// With a token, every event must belong to the same thread, and the fence and the insert are one statement:
-    /// the lease row is share-locked while the rows go in, so a takeover waits for the batch to commit.
-    /// </remarks>
-    public async Task AppendAsync(IReadOnlyList<ThreadEvent> events, long? fencingToken, CancellationToken cancellationToken = default)
+    public async Task AppendAsync(IReadOnlyList<ThreadEvent> events, CancellationToken cancellationToken = default)
     {
         StorageArguments.ValidateEvents(events);
-        if (fencingToken is { } token)
-        {
-            ArgumentOutOfRangeException.ThrowIfLessThan(token, 1, nameof(fencingToken));
-            if (events.Any(e => !string.Equals(e.ThreadId, events[0].ThreadId, StringComparison.Ordinal)))
-            {
-                throw new ArgumentException("A fenced batch holds the events of one thread.", nameof(events));
-            }
-        }
-
         if (events.Count == 0)
         {
             return;
         }
 
         await using var connection = await _database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(fencingToken is null ? Sql.Append : Sql.FencedAppend, connection);
+        await using var command = new NpgsqlCommand(Sql.Append, connection);
         command.Parameters.Add(Array("thread_ids", NpgsqlDbType.Text, events.Select(e => e.ThreadId).ToArray()));
         command.Parameters.Add(Array("sequences", NpgsqlDbType.Bigint, events.Select(e => e.Sequence).ToArray()));
         command.Parameters.Add(Array("types", NpgsqlDbType.Text, events.Select(e => e.Type).ToArray()));
         // Through the base type, so the JSON carries the "type" discriminator ReadAsync needs.
         command.Parameters.Add(Array("bodies", NpgsqlDbType.Json, events.Select(ToJson<ThreadEvent>).ToArray()));
         command.Parameters.Add(Array("created_ats", NpgsqlDbType.TimestampTz, events.Select(e => Time(e.CreatedAt)).ToArray()));
-        if (fencingToken is not { } fence)
-        {
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            return;
-        }
-
-        command.Parameters.Add(Text("thread_id", events[0].ThreadId));
-        command.Parameters.Add(new NpgsqlParameter<long>("token", fence));
-        if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not true)
-        {
-            throw new LeaseLostException(events[0].ThreadId, fence);
-        }
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -125,20 +96,6 @@ public sealed class PostgresEventLog(PostgresDatabase database) : IEventLog
             INSERT INTO events (thread_id, sequence, type, body, created_at)
             SELECT * FROM unnest(@thread_ids, @sequences, @types, @bodies, @created_ats)
             ON CONFLICT (thread_id, sequence) DO NOTHING;
-            """;
-
-        // The lease store's fence share-locks the lease row for the statement; the insert runs only when it found
-        // the row, and the statement answers whether it did.
-        public const string FencedAppend = $$"""
-            WITH fence AS MATERIALIZED (
-                {{PostgresThreadLeaseStore.Sql.FenceQuery}}
-            ), appended AS (
-                INSERT INTO events (thread_id, sequence, type, body, created_at)
-                SELECT * FROM unnest(@thread_ids, @sequences, @types, @bodies, @created_ats)
-                WHERE EXISTS (SELECT FROM fence)
-                ON CONFLICT (thread_id, sequence) DO NOTHING
-            )
-            SELECT EXISTS (SELECT FROM fence);
             """;
 
         public const string Read = """
