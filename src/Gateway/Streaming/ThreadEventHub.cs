@@ -36,6 +36,7 @@ public sealed class ThreadEventHub(IGrainFactory grains, IOptions<StreamingOptio
     private readonly Dictionary<string, Feed> _feeds = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stopping = new();
+    private int _disposed;
 
     /// <summary>How many threads this gateway follows now (one upstream call each).</summary>
     public int FeedCount
@@ -126,8 +127,11 @@ public sealed class ThreadEventHub(IGrainFactory grains, IOptions<StreamingOptio
 
     public async ValueTask DisposeAsync()
     {
-        await _stopping.CancelAsync();
-        _stopping.Dispose();
+        // Registered as itself and as IThreadEventSource: the container disposes it twice.
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            await _stopping.CancelAsync();
+        }
     }
 
     private void Leave(Feed feed, Channel<ThreadEvent> subscriber)

@@ -34,6 +34,7 @@ public sealed class ThreadGrain(
     ToolRegistry tools,
     TimeProvider time,
     IOptions<ThreadStreamOptions> streamOptions,
+    ActiveRuns activeRuns,
     ILogger<ThreadGrain> logger) : Grain, IThreadGrain, IRemindable
 {
     /// <summary>The grain storage provider that holds thread state.</summary>
@@ -257,9 +258,11 @@ public sealed class ThreadGrain(
 
         var started = await Stream.AppendAsync(
             new RunStarted { ThreadId = ThreadId, RunId = runId, UserMessageId = userMessage.Id, Agent = agent.Name, Model = model.Name });
-        _activeRun = new ActiveRun(run with { StartSequence = started.Sequence });
+        var current = new ActiveRun(run with { StartSequence = started.Sequence });
+        _activeRun = current;
         Log.RunStarted(logger, ThreadId, runId, agent.Name, model.Name);
-        _activeRun.Completion = ExecuteRunAsync(_activeRun, agent, model);
+        current.Completion = ExecuteRunAsync(current, agent, model);
+        activeRuns.Add(current, reason => current.Interrupt(new RunError(RunErrorCodes.Interrupted, reason)), () => current.Completion);
         return new SendMessageResult.Accepted(runId, userMessage.Id, started.Sequence);
     }
 
@@ -368,9 +371,24 @@ public sealed class ThreadGrain(
             _activeRun = null;
         }
 
-        // Every watcher hears how the run ended, even when its end could not be stored (the next activation then
-        // ends it again as interrupted: a watcher may hear of the end twice, never not at all).
-        await Stream.AppendDurableAsync(terminal);
+        try
+        {
+            // Every watcher hears how the run ended, even when its end could not be stored (the next activation then
+            // ends it again as interrupted: a watcher may hear of the end twice, never not at all).
+            await Stream.AppendDurableAsync(terminal);
+        }
+        finally
+        {
+            activeRuns.Remove(run);
+        }
+
+        if (run.InterruptedBy is not null)
+        {
+            // The silo is going away (its reminder service too): the reminder stays, and the thread's next
+            // activation, which it wakes, finds no run and removes it.
+            return;
+        }
+
         try
         {
             await UnregisterActiveRunReminderAsync();

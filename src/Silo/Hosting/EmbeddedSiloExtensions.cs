@@ -45,6 +45,7 @@ public static class EmbeddedSiloExtensions
             silo.Services.AddGrainStorage(AgentCatalogGrain.StorageName, (sp, _) => ActivatorUtilities.CreateInstance<SqliteGrainStorage>(sp));
             silo.UseInMemoryReminderService();
         });
+        services.AddRunDrain();
         return builder;
     }
 

@@ -16,6 +16,9 @@ namespace Conversations.Silo.Hosting;
 public static class SiloServices
 {
     /// <summary>The grains' services: agents' settings, models and tools, stream settings; the storage is the topology's.</summary>
+    /// <summary>Ends active runs when the host begins to stop (see <see cref="RunDrain"/>).</summary>
+    public static IServiceCollection AddRunDrain(this IServiceCollection services) => services.AddHostedService<RunDrain>();
+
     public static IServiceCollection AddGrainServices(this IServiceCollection services)
     {
         services.TryAddSingleton(TimeProvider.System);
@@ -34,6 +37,7 @@ public static class SiloServices
         services.AddSingleton<ITool, GetTimeTool>();
         services.AddSingleton(sp => new ToolRegistry(sp.GetServices<ITool>()));
         services.AddHostedService<ModelAnnouncement>();
+        services.AddSingleton<ActiveRuns>();
 
         // Idle activations go after Runtime:IdleTimeout (an active run keeps its thread grain: it delays deactivation).
         services.AddOptions<GrainCollectionOptions>().Configure<IOptions<RuntimeOptions>>((collection, runtime) =>
@@ -73,6 +77,34 @@ internal sealed class ModelAnnouncement(IChatModelProvider models, ModelSelectio
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+
+/// <summary>
+/// Ends the silo's active runs as soon as the host begins to stop — before the web server drains its requests and
+/// before Orleans stops — so each run's watchers still get its <c>run.failed</c> with the reason and open streaming
+/// responses finish instead of holding shutdown up.
+/// </summary>
+internal sealed class RunDrain(ActiveRuns runs, IHostApplicationLifetime lifetime) : IHostedService
+{
+    private Task _drain = Task.CompletedTask;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        lifetime.ApplicationStopping.Register(() => _drain = runs.InterruptAllAsync("The server shut down while the run was in progress.", CancellationToken.None));
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _drain.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Out of shutdown time: the silo's deactivation ends what is left.
+        }
+    }
 }
 
 /// <summary>Brings a storage's schema up to date at start.</summary>
