@@ -1,3 +1,4 @@
+using ThreadState = Conversations.Grains.Abstractions.Threads.ThreadState;
 using Conversations.Silo.Storage.Postgres;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Storage;
@@ -121,6 +122,33 @@ public sealed class OrleansClusterTests : PostgresTestBase
         Assert.Equal(0, await ScalarAsync<long>(database, "SELECT count(*) FROM orleansstorage WHERE graintypestring = 'probe' AND grainidextensionstring = 'thr_x';"));
         await deleting.WriteStateAsync("probe", id, new GrainState<ProbeState>(new ProbeState { Value = "reborn" }));
         Assert.Equal(("reborn", "1"), ((await ReadAsync(storage, id)).State!.Value, (await ReadAsync(storage, id)).ETag));
+    }
+
+    [Fact]
+    public async Task The_thread_grain_state_round_trips_through_the_threads_storage()
+    {
+        var database = await Fixture.OpenMigratedAsync();
+        await using var cluster = await OrleansPostgresCluster.StartAsync(database, silos: 1);
+        var storage = cluster.Silos[0].ServiceProvider.GetRequiredKeyedService<IGrainStorage>("threads");
+        var id = GrainId.Create("thread", "thr_1");
+        var state = new ThreadState
+        {
+            Id = "thr_1",
+            CreatedAt = PostgresSamples.T0,
+            UpdatedAt = PostgresSamples.T0.AddMinutes(3),
+            Metadata = new Dictionary<string, string> { ["title"] = "Trip to Lisbon ✓", ["empty"] = "" },
+            MessageCount = 4,
+            ActiveRunId = "run_2",
+            LastRunId = "run_2",
+            ReservedSequence = 256,
+        };
+
+        await storage.WriteStateAsync("state", id, new GrainState<ThreadState>(state));
+        var read = new GrainState<ThreadState>();
+        await storage.ReadStateAsync("state", id, read);
+
+        Assert.Equal(("1", true), (read.ETag, read.RecordExists));
+        PostgresSamples.AssertJsonEqual(state, read.State);
     }
 
     [Fact]
