@@ -1,6 +1,7 @@
 using ThreadState = Conversations.Grains.Abstractions.Threads.ThreadState;
 using Conversations.Silo.Storage.Postgres;
 using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
 using Orleans.Storage;
 
 namespace Conversations.Tests.Postgres;
@@ -227,7 +228,7 @@ public sealed class OrleansClusterTests : PostgresTestBase
     {
         await using var command = database.DataSource.CreateCommand(
             "SELECT address, port, generation, status FROM orleansmembershiptable WHERE deploymentid = $1 ORDER BY port;");
-        command.Parameters.Add(new Npgsql.NpgsqlParameter<string> { TypedValue = clusterId });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = clusterId });
         await using var reader = await command.ExecuteReaderAsync(Ct);
         var rows = new List<(string, int, int, int)>();
         while (await reader.ReadAsync(Ct))
