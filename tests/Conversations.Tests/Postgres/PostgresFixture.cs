@@ -35,9 +35,10 @@ internal sealed class PostgresFixture : IAsyncDisposable
     public static async Task<PostgresFixture> CreateAsync() => new(await Server.Value);
 
     /// <summary>A new <see cref="PostgresDatabase"/> (its own pool, as another node would have) on this test's schema, not migrated.</summary>
-    public PostgresDatabase Open()
+    /// <param name="settings">More connection string settings (<c>Timezone=…</c>), or null.</param>
+    public PostgresDatabase Open(string? settings = null)
     {
-        var database = new PostgresDatabase(ConnectionString, Schema);
+        var database = new PostgresDatabase(settings is null ? ConnectionString : $"{ConnectionString};{settings}", Schema);
         lock (_opened)
         {
             _opened.Add(database);
