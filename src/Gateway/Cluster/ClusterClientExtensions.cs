@@ -34,6 +34,7 @@ public static class ClusterClientExtensions
                 o.ConnectionString = options.MembershipConnectionString();
             });
             client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
+            client.AddClusterConnectionStatusObserver<FeedReconnector>();
             // Keep trying to reach the cluster while it starts or recovers, instead of failing the gateway.
             client.UseConnectionRetryFilter(async (_, cancellationToken) =>
             {
@@ -43,6 +44,20 @@ public static class ClusterClientExtensions
         });
         return builder;
     }
+}
+
+/// <summary>When a silo's connection goes, live feeds call again at once rather than wait for their calls to time out.</summary>
+internal sealed class FeedReconnector(Streaming.ThreadEventHub hub) : IClusterConnectionStatusObserver
+{
+    public void NotifyGatewayCountChanged(int currentNumberOfGateways, int previousNumberOfGateways, bool connectionRecovered)
+    {
+        if (currentNumberOfGateways < previousNumberOfGateways)
+        {
+            hub.Reconnect();
+        }
+    }
+
+    public void NotifyClusterConnectionLost() => hub.Reconnect();
 }
 
 /// <summary>A gateway's cluster settings (section <c>Cluster</c>, environment <c>Cluster__X</c>).</summary>

@@ -125,6 +125,21 @@ public sealed class ThreadEventHub(IGrainFactory grains, IOptions<StreamingOptio
         }
     }
 
+    /// <summary>
+    /// Makes every feed call again now (after the last sequence it delivered) instead of waiting for its call to time
+    /// out: the cluster connection lost a silo, and calls that silo was serving will never answer.
+    /// </summary>
+    public void Reconnect()
+    {
+        lock (_gate)
+        {
+            foreach (var feed in _feeds.Values)
+            {
+                feed.Reconnect();
+            }
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         // Registered as itself and as IThreadEventSource: the container disposes it twice.
@@ -163,12 +178,26 @@ public sealed class ThreadEventHub(IGrainFactory grains, IOptions<StreamingOptio
         private readonly List<ThreadEvent> _tail = [];
         private readonly List<Channel<ThreadEvent>> _subscribers = [];
         private readonly CancellationTokenSource _stop = CancellationTokenSource.CreateLinkedTokenSource(hub._stopping.Token);
+        private CancellationTokenSource? _call;
         private long _coveredAfter = startAfter;
         private long _last = startAfter;
 
         public string ThreadId { get; } = threadId;
 
         public void Start() => _ = RunAsync();
+
+        /// <summary>Ends the current upstream call; the loop calls again at once.</summary>
+        public void Reconnect()
+        {
+            try
+            {
+                _call?.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // That call had ended already.
+            }
+        }
 
         public void Stop()
         {
@@ -250,9 +279,15 @@ public sealed class ThreadEventHub(IGrainFactory grains, IOptions<StreamingOptio
             {
                 while (!token.IsCancellationRequested)
                 {
+                    using var call = CancellationTokenSource.CreateLinkedTokenSource(token);
+                    lock (hub._gate)
+                    {
+                        _call = call;
+                    }
+
                     try
                     {
-                        await foreach (var threadEvent in grain.WatchAsync(_last, token).ConfigureAwait(false))
+                        await foreach (var threadEvent in grain.WatchAsync(_last, call.Token).ConfigureAwait(false))
                         {
                             Publish(threadEvent);
                             failures = 0;
@@ -268,6 +303,11 @@ public sealed class ThreadEventHub(IGrainFactory grains, IOptions<StreamingOptio
                     catch (OperationCanceledException) when (token.IsCancellationRequested)
                     {
                         return;
+                    }
+                    catch (OperationCanceledException) when (call.IsCancellationRequested)
+                    {
+                        // Reconnect(): call again at once.
+                        continue;
                     }
                     catch (Exception ex)
                     {

@@ -9,8 +9,6 @@ namespace Conversations.Tests.Cluster;
 /// </summary>
 internal sealed class ClusterProcesses : IAsyncDisposable
 {
-    public const string ClusterKey = "test-cluster-key-0123456789";
-
     private readonly Dictionary<string, string?> _shared;
 
     private ClusterProcesses(Dictionary<string, string?> shared) => _shared = shared;
@@ -26,7 +24,8 @@ internal sealed class ClusterProcesses : IAsyncDisposable
         {
             ["Cluster__PostgresConnectionString"] = postgres.ConnectionString,
             ["Cluster__Schema"] = postgres.Schema,
-            ["Cluster__ClusterKey"] = ClusterKey,
+            // Orleans' cluster id: one per test, so clusters of tests running side by side never meet.
+            ["Cluster__ClusterId"] = postgres.Schema,
             ["DemoModel__TokenDelay"] = "00:00:00",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
@@ -49,8 +48,8 @@ internal sealed class ClusterProcesses : IAsyncDisposable
         }
     }
 
-    public Task<NodeProcess> StartSiloAsync(string siloId, CancellationToken cancellationToken) =>
-        NodeProcess.StartSiloAsync(new Dictionary<string, string?>(_shared) { ["Cluster__SiloId"] = siloId }, cancellationToken);
+    public Task<NodeProcess> StartSiloAsync(string siloName, CancellationToken cancellationToken) =>
+        NodeProcess.StartSiloAsync(new Dictionary<string, string?>(_shared) { ["Orleans__SiloName"] = siloName }, cancellationToken);
 
     public Task<NodeProcess> StartGatewayAsync(CancellationToken cancellationToken) =>
         NodeProcess.StartGatewayAsync(new Dictionary<string, string?>(_shared), cancellationToken);

@@ -1,4 +1,4 @@
-using ThreadState = Conversations.Grains.Abstractions.Threads.ThreadState;
+using ThreadState = Conversations.Grains.Abstractions.Threads.ThreadGrainState;
 using Conversations.Silo.Storage.Postgres;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
