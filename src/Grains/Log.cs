@@ -17,6 +17,7 @@ internal static partial class Log
     public const int ReminderNotRemovedId = 1009;
     public const int ConcurrentWriterId = 1010;
     public const int DurableEventDeliveredId = 1011;
+    public const int ReminderNotRegisteredId = 1012;
 
     [LoggerMessage(RunStartedId, LogLevel.Information, "Run {RunId} started on thread {ThreadId} with agent {Agent} and model {Model}")]
     public static partial void RunStarted(ILogger logger, string threadId, string runId, string agent, string model);
@@ -53,4 +54,7 @@ internal static partial class Log
 
     [LoggerMessage(DurableEventDeliveredId, LogLevel.Warning, "Event {Sequence} of thread {ThreadId} was delivered before the event log had it: the log did not answer in time")]
     public static partial void DurableEventDelivered(ILogger logger, string threadId, long sequence);
+
+    [LoggerMessage(ReminderNotRegisteredId, LogLevel.Warning, "The active-run reminder of thread {ThreadId} could not be registered for run {RunId}; the run goes on without it")]
+    public static partial void ReminderNotRegistered(ILogger logger, Exception exception, string threadId, string runId);
 }

@@ -254,7 +254,16 @@ public sealed class ThreadGrain(
             [run],
             cancellationToken);
         Stream.Reserved(reservation);
-        await this.RegisterOrUpdateReminder(ActiveRunReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), cancellationToken);
+        try
+        {
+            await this.RegisterOrUpdateReminder(ActiveRunReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The reminder only wakes the thread if its silo dies; the run goes on without it.
+            Log.ReminderNotRegistered(logger, ex, ThreadId, runId);
+        }
+
 
         var started = await Stream.AppendAsync(
             new RunStarted { ThreadId = ThreadId, RunId = runId, UserMessageId = userMessage.Id, Agent = agent.Name, Model = model.Name });

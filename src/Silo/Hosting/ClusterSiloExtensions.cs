@@ -7,6 +7,7 @@ using Conversations.Silo.Storage;
 using Conversations.Silo.Storage.Postgres;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Runtime.Hosting;
 
 namespace Conversations.Silo.Hosting;
 
@@ -46,16 +47,18 @@ public static class ClusterSiloExtensions
                 o.Invariant = Invariant;
                 o.ConnectionString = database.ConnectionString;
             });
-            silo.AddAdoNetGrainStorage(ThreadGrain.StorageName, o =>
+            foreach (var name in new[] { ThreadGrain.StorageName, AgentCatalogGrain.StorageName })
             {
-                o.Invariant = Invariant;
-                o.ConnectionString = database.ConnectionString;
-            });
-            silo.AddAdoNetGrainStorage(AgentCatalogGrain.StorageName, o =>
-            {
-                o.Invariant = Invariant;
-                o.ConnectionString = database.ConnectionString;
-            });
+                // Orleans' provider under an inner name, reached through the failure mapping under the grains' name.
+                silo.AddAdoNetGrainStorage(name + "-adonet", o =>
+                {
+                    o.Invariant = Invariant;
+                    o.ConnectionString = database.ConnectionString;
+                });
+                silo.Services.AddGrainStorage(name, (sp, _) => new StorageFailureMapping(name, sp.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(name + "-adonet")));
+            }
+
+            silo.AddIncomingGrainCallFilter<StorageFailureCallFilter>();
             silo.UseAdoNetReminderService(o =>
             {
                 o.Invariant = Invariant;

@@ -41,8 +41,9 @@ public static class EmbeddedSiloExtensions
         {
             silo.UseLocalhostClustering(siloPort, gatewayPort, serviceId: "conversations", clusterId: "embedded");
             silo.Configure<EndpointOptions>(o => o.AdvertisedIPAddress = IPAddress.Loopback);
-            silo.Services.AddGrainStorage(ThreadGrain.StorageName, (sp, _) => ActivatorUtilities.CreateInstance<SqliteGrainStorage>(sp));
-            silo.Services.AddGrainStorage(AgentCatalogGrain.StorageName, (sp, _) => ActivatorUtilities.CreateInstance<SqliteGrainStorage>(sp));
+            silo.Services.AddGrainStorage(ThreadGrain.StorageName, (sp, name) => new StorageFailureMapping(name, ActivatorUtilities.CreateInstance<SqliteGrainStorage>(sp)));
+            silo.Services.AddGrainStorage(AgentCatalogGrain.StorageName, (sp, name) => new StorageFailureMapping(name, ActivatorUtilities.CreateInstance<SqliteGrainStorage>(sp)));
+            silo.AddIncomingGrainCallFilter<StorageFailureCallFilter>();
             silo.UseInMemoryReminderService();
         });
         services.AddRunDrain();
