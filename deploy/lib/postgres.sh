@@ -44,10 +44,11 @@ pg_bin_dir() {
   pg_find_bin || die "no PostgreSQL server binaries (initdb, pg_ctl): install them (Debian: apt-get install postgresql) or set PG_BIN"
 }
 
-# Runs a command as the user that owns the instance: initdb and postgres refuse to run as root.
+# Runs a command as the user that owns the instance: initdb and postgres refuse to run as root. From /, since that
+# user may not be allowed into the caller's working directory (e.g. a checkout under /root).
 pg_as_owner() {
   if [[ $EUID -eq 0 ]]; then
-    runuser -u "$PG_USER" -- "$@"
+    (cd / && runuser -u "$PG_USER" -- "$@")
   else
     "$@"
   fi
