@@ -76,42 +76,12 @@ lock_state() {
 
 # ---------------------------------------------------------------- PostgreSQL
 
-pg_bin_dir() {
-  local dir
-  if [[ -n ${PG_BIN:-} ]]; then
-    echo "$PG_BIN"
-    return
-  fi
-  if command -v pg_config >/dev/null && dir=$(pg_config --bindir 2>/dev/null) && [[ -x $dir/initdb && -x $dir/pg_ctl ]]; then
-    echo "$dir"
-    return
-  fi
-  dir=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1 || true)
-  if [[ -n $dir && -x $dir/initdb ]]; then
-    echo "$dir"
-    return
-  fi
-  if command -v initdb >/dev/null && command -v pg_ctl >/dev/null; then
-    dirname "$(command -v initdb)"
-    return
-  fi
-  die "no PostgreSQL server binaries (initdb, pg_ctl): install them (Debian: apt-get install postgresql) or set PG_BIN"
-}
-
-PG_USER=${CONVERSATIONS_PG_USER:-postgres}
-
-# Runs a PostgreSQL server command as the user that owns the data directory: initdb and postgres refuse root.
-as_pg() {
-  if [[ $EUID -eq 0 ]]; then
-    runuser -u "$PG_USER" -- "$@"
-  else
-    "$@"
-  fi
-}
-
-pg_running() {
-  [[ -f $PG_DATA/PG_VERSION ]] && as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1
-}
+# The private instance's functions (pg_bin_dir, pg_start, pg_stop, pg_running, pg_psql, pg_port_in_use), shared
+# with tests/run.sh; they read PG_DIR, PG_PORT, PG_PASSWORD, PG_SETTINGS, PG_BIN and PG_USER.
+# shellcheck source=SCRIPTDIR/lib/postgres.sh
+source "$ROOT/deploy/lib/postgres.sh"
+PG_SETTINGS='max_connections = 300'
+PG_PORT_HINT='set CONVERSATIONS_PG_PORT'
 
 random_hex() { od -An -N24 -tx1 /dev/urandom | tr -d ' \n'; }
 
@@ -128,67 +98,12 @@ load_secrets() {
   CONNECTION_STRING="Host=127.0.0.1;Port=$PG_PORT;Database=$DATABASE;Username=postgres;Password=$PG_PASSWORD"
 }
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-init_postgres() {
-  if [[ -f $PG_DATA/PG_VERSION ]]; then
-    return
-  fi
-  log "initdb: $PG_DATA"
-  mkdir -p "$PG_DIR"
-  if [[ $EUID -eq 0 ]]; then
-    id -u "$PG_USER" >/dev/null 2>&1 || die "running as root, PostgreSQL needs a non-root OS user: create '$PG_USER' or set CONVERSATIONS_PG_USER"
-    chown "$PG_USER" "$PG_DIR"
-    runuser -u "$PG_USER" -- test -w "$PG_DIR" \
-      || die "user $PG_USER cannot write $PG_DIR (a parent directory is not traversable?): choose another CONVERSATIONS_CLUSTER_DIR"
-  fi
-  chmod 700 "$PG_DIR"
-  local pwfile=$PG_DIR/pwfile
-  (
-    umask 077
-    printf '%s\n' "$PG_PASSWORD" >"$pwfile"
-  )
-  [[ $EUID -eq 0 ]] && chown "$PG_USER" "$pwfile"
-  as_pg "$PG_BIN/initdb" -D "$PG_DATA" --username=postgres --pwfile="$pwfile" \
-    --auth-local=peer --auth-host=scram-sha-256 --encoding=UTF8 --no-locale >"$LOG_DIR/initdb.log" 2>&1 \
-    || { rm -f "$pwfile"; tail -n 20 "$LOG_DIR/initdb.log" >&2; die "initdb failed (log: $LOG_DIR/initdb.log)"; }
-  rm -f "$pwfile"
-  as_pg mkdir -p "$PG_DIR/socket"
-  # Loopback TCP only, and a socket directory of its own, so nothing collides with a system PostgreSQL.
-  as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null <<EOF
-
-# conversations local-cluster.sh
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$PG_DIR/socket'
-max_connections = 300
-EOF
-}
+port_in_use() { pg_port_in_use "$@"; }
 
 start_postgres() {
-  init_postgres
-  if pg_running; then
-    log "PostgreSQL already running on $PG_DATA"
-  else
-    if port_in_use "$PG_PORT"; then
-      die "port $PG_PORT is taken by another process: set CONVERSATIONS_PG_PORT"
-    fi
-    log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/postgres.log" -o "-p $PG_PORT" -w -t 60 start >/dev/null 9>&- \
-      || { tail -n 30 "$PG_DIR/postgres.log" >&2 || true; die "PostgreSQL did not start (log: $PG_DIR/postgres.log)"; }
-  fi
-  local psql=(env PGPASSWORD="$PG_PASSWORD" "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1)
-  if [[ -z $("${psql[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DATABASE'") ]]; then
-    "${psql[@]}" -d postgres -c "CREATE DATABASE $DATABASE"
-  fi
-}
-
-stop_postgres() {
-  if [[ ! -f $PG_DATA/PG_VERSION ]]; then
-    return
-  fi
-  if pg_running; then
-    log "stopping PostgreSQL ($PG_DATA)"
-    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null
+  pg_start
+  if [[ -z $(pg_psql postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DATABASE'") ]]; then
+    pg_psql postgres -c "CREATE DATABASE $DATABASE"
   fi
 }
 
@@ -372,7 +287,7 @@ cmd_stop() {
   stop_nodes $(recorded_nodes | grep -v '^gateway-' || true)
   if [[ -f $PG_DATA/PG_VERSION ]]; then
     PG_BIN=$(pg_bin_dir)
-    stop_postgres
+    pg_stop
   fi
   log "stopped (state kept in $STATE; '$0 clean' deletes it)"
 }
