@@ -10,18 +10,19 @@
 # Settings (environment):
 #   CONVERSATIONS_CLUSTER_DIR      state directory (PIDs, logs, PostgreSQL data)     /tmp/conversations-cluster
 #   CONVERSATIONS_PG_PORT          the private PostgreSQL's port (127.0.0.1 only)    55432
-#   CONVERSATIONS_SILO_PORTS       silo ports, one silo each ("" = no silos)         "7101 7102"
+#   CONVERSATIONS_SILO_PORTS       silos' HTTP (health) ports, one silo each ("" = none) "7101 7102"
+#   CONVERSATIONS_ORLEANS_PORTS    silo-to-silo ports, one per silo                  "11111 11112"
+#   CONVERSATIONS_CLIENT_PORTS     Orleans gateway ports gateways connect to          "30000 30001"
 #   CONVERSATIONS_GATEWAY_PORTS    gateway ports, one gateway each                   "8081 8082"
-#   CONVERSATIONS_CLUSTER_KEY      the shared cluster key                            generated once per state dir
 #   CONVERSATIONS_GATEWAY_HEALTH   path that says a gateway is ready                 /health/ready
-#   CONVERSATIONS_SILO_HEALTH      path that says a silo is ready                    /internal/health
+#   CONVERSATIONS_SILO_HEALTH      path that says a silo is ready                    /health/ready
 #   CONVERSATIONS_START_TIMEOUT    seconds to wait for each node's health            60
 #   CONVERSATIONS_PG_USER          OS user that runs PostgreSQL when run as root     postgres
 #   CONFIGURATION                  build configuration                               Release
 #   SKIP_BUILD=1                   use the existing build
 #   KEEP_ON_FAILURE=1              leave started processes running when start fails (to inspect them)
 # Model settings (OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL, OpenAI__*) go to the silos only. Any other
-# Cluster__* variable in the environment (e.g. Cluster__LeaseTtl) reaches every node unchanged.
+# Cluster__* variable in the environment (e.g. Cluster__ProbeTimeout) reaches every node unchanged.
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,7 +31,9 @@ PG_PORT=${CONVERSATIONS_PG_PORT:-55432}
 SILO_PORTS=${CONVERSATIONS_SILO_PORTS-7101 7102}
 GATEWAY_PORTS=${CONVERSATIONS_GATEWAY_PORTS-8081 8082}
 GATEWAY_HEALTH=${CONVERSATIONS_GATEWAY_HEALTH:-/health/ready}
-SILO_HEALTH=${CONVERSATIONS_SILO_HEALTH:-/internal/health}
+SILO_HEALTH=${CONVERSATIONS_SILO_HEALTH:-/health/ready}
+read -r -a ORLEANS_PORTS <<<"${CONVERSATIONS_ORLEANS_PORTS:-11111 11112 11113 11114 11115 11116 11117 11118}"
+read -r -a CLIENT_PORTS <<<"${CONVERSATIONS_CLIENT_PORTS:-30000 30001 30002 30003 30004 30005 30006 30007}"
 START_TIMEOUT=${CONVERSATIONS_START_TIMEOUT:-60}
 STOP_TIMEOUT=${CONVERSATIONS_STOP_TIMEOUT:-20}
 CONFIGURATION=${CONFIGURATION:-Release}
@@ -41,7 +44,7 @@ PG_DATA=$PG_DIR/data
 RUN_DIR=$STATE/run              # <node>.pid, <node>.url, <node>.health
 LOG_DIR=$STATE/logs
 NODE_DIR=$STATE/nodes           # each node's working directory
-SECRETS=$STATE/secrets.env      # generated PostgreSQL password and cluster key (mode 600)
+SECRETS=$STATE/secrets.env      # generated PostgreSQL password (mode 600)
 MARKER=$STATE/.conversations-local-cluster
 
 GATEWAY_DLL=$ROOT/src/Gateway/bin/$CONFIGURATION/net10.0/Conversations.Gateway.dll
@@ -89,12 +92,11 @@ load_secrets() {
   if [[ ! -f $SECRETS ]]; then
     (
       umask 077
-      printf 'PG_PASSWORD=%s\nCLUSTER_KEY=%s\n' "$(random_hex)" "$(random_hex)" >"$SECRETS"
+      printf 'PG_PASSWORD=%s\n' "$(random_hex)" >"$SECRETS"
     )
   fi
   # shellcheck source=/dev/null
   source "$SECRETS"
-  CLUSTER_KEY=${CONVERSATIONS_CLUSTER_KEY:-$CLUSTER_KEY}
   CONNECTION_STRING="Host=127.0.0.1;Port=$PG_PORT;Database=$DATABASE;Username=postgres;Password=$PG_PASSWORD"
 }
 
@@ -128,7 +130,7 @@ recorded_nodes() {
 }
 
 start_node() {
-  local name=$1 role=$2 port=$3 dll=$4 health=$5
+  local name=$1 role=$2 port=$3 dll=$4 health=$5 orleans_port=${6:-} client_port=${7:-}
   local url="http://127.0.0.1:$port/"
   port_in_use "$port" && die "port $port (for $name) is taken by another process: set CONVERSATIONS_${role^^}_PORTS"
   mkdir -p "$NODE_DIR/$name"
@@ -136,14 +138,15 @@ start_node() {
     "ASPNETCORE_ENVIRONMENT=${ASPNETCORE_ENVIRONMENT:-Production}"
     "DOTNET_ENVIRONMENT=${DOTNET_ENVIRONMENT:-Production}"
     "Cluster__PostgresConnectionString=$CONNECTION_STRING"
-    "Cluster__ClusterKey=$CLUSTER_KEY"
   )
   local unset=()
   if [[ $role == silo ]]; then
-    envs+=("Cluster__SiloId=$name" "Cluster__AdvertisedAddress=$url")
+    port_in_use "$orleans_port" && die "port $orleans_port (silo-to-silo, for $name) is taken: set CONVERSATIONS_ORLEANS_PORTS"
+    port_in_use "$client_port" && die "port $client_port (Orleans gateway, for $name) is taken: set CONVERSATIONS_CLIENT_PORTS"
+    envs+=("Cluster__AdvertisedAddress=127.0.0.1" "Cluster__SiloPort=$orleans_port" "Cluster__GatewayPort=$client_port")
   else
     # Models are called by silos only.
-    unset=(-u OPENAI_API_KEY -u OPENAI_BASE_URL -u OPENAI_MODEL -u Cluster__SiloId -u Cluster__AdvertisedAddress)
+    unset=(-u OPENAI_API_KEY -u OPENAI_BASE_URL -u OPENAI_MODEL -u Cluster__AdvertisedAddress -u Cluster__SiloPort -u Cluster__GatewayPort)
     local var
     for var in $(compgen -e); do
       [[ $var == OpenAI__* ]] && unset+=(-u "$var")
@@ -239,7 +242,8 @@ cmd_start() {
   local i=0 port silos=() gateways=()
   for port in $SILO_PORTS; do
     i=$((i + 1))
-    start_node "silo-$i" silo "$port" "$SILO_DLL" "$SILO_HEALTH"
+    ((i <= ${#ORLEANS_PORTS[@]} && i <= ${#CLIENT_PORTS[@]})) || die "more silos than CONVERSATIONS_ORLEANS_PORTS / CONVERSATIONS_CLIENT_PORTS give ports for"
+    start_node "silo-$i" silo "$port" "$SILO_DLL" "$SILO_HEALTH" "${ORLEANS_PORTS[i - 1]}" "${CLIENT_PORTS[i - 1]}"
     silos+=("silo-$i")
   done
   for name in "${silos[@]}"; do wait_healthy "$name"; done
@@ -260,18 +264,20 @@ cmd_start() {
     {
       printf 'CONVERSATIONS_CLUSTER_GATEWAYS=%q\n' "${urls[*]}"
       printf 'CONVERSATIONS_CLUSTER_POSTGRES=%q\n' "$CONNECTION_STRING"
-      printf 'CONVERSATIONS_CLUSTER_KEY=%q\n' "$CLUSTER_KEY"
     } >"$STATE/cluster.env"
   )
 
   echo "Conversations cluster is up (state: $STATE)"
+  if ((${#silos[@]} > 0)); then
+    echo "  Orleans membership: $(pg_psql "$DATABASE" -tAc "SELECT count(*) FROM orleansmembershiptable WHERE status = 3") silos active"
+  fi
   printf '  %-10s %-26s %s\n' postgres "127.0.0.1:$PG_PORT/$DATABASE" "$PG_DIR/postgres.log"
   for name in "${silos[@]}" "${gateways[@]}"; do
     printf '  %-10s %-26s %s\n' "$name" "$(<"$RUN_DIR/$name.url")" "$LOG_DIR/$name.log"
   done
   echo "Gateways:"
   for name in "${gateways[@]}"; do echo "  $(<"$RUN_DIR/$name.url")"; done
-  echo "Connection string, cluster key and gateway URLs: $STATE/cluster.env. Stop: $0 stop"
+  echo "Connection string and gateway URLs: $STATE/cluster.env. Stop: $0 stop"
 }
 
 cmd_stop() {

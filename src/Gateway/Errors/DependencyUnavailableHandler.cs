@@ -11,14 +11,7 @@ internal sealed class DependencyUnavailableHandler(IProblemDetailsService proble
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
-        var detail = exception switch
-        {
-            StorageUnavailableException => "The storage is unavailable; retry in a moment.",
-            SiloUnavailableException => "The node that runs this thread is unavailable; retry in a moment.",
-            OrleansMessageRejectionException or Orleans.Runtime.Messaging.ConnectionFailedException => "No silo is available to run the thread.",
-            TimeoutException => "The cluster did not answer in time; retry in a moment.",
-            _ => null,
-        };
+        var detail = Describe(exception);
         if (detail is null || httpContext.Response.HasStarted)
         {
             return false;
@@ -33,4 +26,29 @@ internal sealed class DependencyUnavailableHandler(IProblemDetailsService proble
             Exception = exception,
         });
     }
+
+    /// <summary>What a client is told, or null when the failure is not a dependency being down. Orleans wraps a
+    /// storage failure during activation ("Error from storage provider …"), so the whole chain is looked at.</summary>
+    private static string? Describe(Exception exception)
+    {
+        for (Exception? e = exception; e is not null; e = e.InnerException)
+        {
+            if (Known(e) is { } detail)
+            {
+                return detail;
+            }
+        }
+
+        return null;
+    }
+
+    private static string? Known(Exception exception) =>
+        exception switch
+        {
+            StorageUnavailableException => "The storage is unavailable; retry in a moment.",
+            SiloUnavailableException => "The node that runs this thread is unavailable; retry in a moment.",
+            OrleansMessageRejectionException or Orleans.Runtime.Messaging.ConnectionFailedException => "No silo is available to run the thread.",
+            TimeoutException => "The cluster did not answer in time; retry in a moment.",
+            _ => null,
+        };
 }
