@@ -18,6 +18,7 @@ internal static partial class Log
     public const int ConcurrentWriterId = 1010;
     public const int DurableEventDeliveredId = 1011;
     public const int ReminderNotRegisteredId = 1012;
+    public const int ActivityNotReportedId = 1013;
 
     [LoggerMessage(RunStartedId, LogLevel.Information, "Run {RunId} started on thread {ThreadId} with agent {Agent} and model {Model}")]
     public static partial void RunStarted(ILogger logger, string threadId, string runId, string agent, string model);
@@ -57,4 +58,7 @@ internal static partial class Log
 
     [LoggerMessage(ReminderNotRegisteredId, LogLevel.Warning, "The active-run reminder of thread {ThreadId} could not be registered for run {RunId}; the run goes on without it")]
     public static partial void ReminderNotRegistered(ILogger logger, Exception exception, string threadId, string runId);
+
+    [LoggerMessage(ActivityNotReportedId, LogLevel.Warning, "Run {RunId} on thread {ThreadId} could not be reported to the monitor ({Kind})")]
+    public static partial void ActivityNotReported(ILogger logger, Exception exception, string threadId, string runId, string kind);
 }

@@ -2,6 +2,7 @@ using Conversations.Grains.Abstractions;
 using System.Runtime.CompilerServices;
 using Conversations.Grains.Abstractions.Agents;
 using Conversations.Grains.Abstractions.Events;
+using Conversations.Grains.Abstractions.Monitoring;
 using Conversations.Grains.Abstractions.Threads;
 using Conversations.Grains.Agents;
 using Conversations.Grains.Models;
@@ -267,9 +268,10 @@ public sealed class ThreadGrain(
 
         var started = await Stream.AppendAsync(
             new RunStarted { ThreadId = ThreadId, RunId = runId, UserMessageId = userMessage.Id, Agent = agent.Name, Model = model.Name });
-        var current = new ActiveRun(run with { StartSequence = started.Sequence });
+        var current = new ActiveRun(run with { StartSequence = started.Sequence }, model.Name);
         _activeRun = current;
         Log.RunStarted(logger, ThreadId, runId, agent.Name, model.Name);
+        await ReportAsync(Activity(RunActivityKinds.Started, current.Record, model.Name));
         current.Completion = ExecuteRunAsync(current, agent, model);
         activeRuns.Add(current, reason => current.Interrupt(new RunError(RunErrorCodes.Interrupted, reason)), () => current.Completion);
         return new SendMessageResult.Accepted(runId, userMessage.Id, started.Sequence);
@@ -391,6 +393,8 @@ public sealed class ThreadGrain(
             activeRuns.Remove(run);
         }
 
+        await ReportAsync(Activity(ended.Status, ended, run.Model));
+
         if (run.InterruptedBy is not null)
         {
             // The silo is going away (its reminder service too): the reminder stays, and the thread's next
@@ -448,11 +452,35 @@ public sealed class ThreadGrain(
         {
             await Stream.AppendDurableAsync(new RunFailed { ThreadId = ThreadId, RunId = run.Id, Error = error });
             Log.RunFailed(logger, ThreadId, run.Id, error.Code, error.Message);
+            await ReportAsync(Activity(RunActivityKinds.Failed, run, "unknown"));
         }
 
         if (lost.Count > 0)
         {
             await UnregisterActiveRunReminderAsync();
+        }
+    }
+
+    private RunActivity Activity(string kind, RunRecord run, string model) =>
+        new(kind, ThreadId, run.Id, run.Agent, model, RuntimeIdentity, time.GetUtcNow())
+        {
+            Usage = run.Usage,
+            Error = run.Error,
+            Duration = run.EndedAt - run.StartedAt,
+        };
+
+    /// <summary>Tells the cluster's monitor (this silo's run-activity stream); monitoring never fails a run.</summary>
+    private async Task ReportAsync(RunActivity activity)
+    {
+        try
+        {
+            await this.GetStreamProvider(RunActivity.StreamProvider)
+                .GetStream<RunActivity>(StreamId.Create(RunActivity.StreamNamespace, RuntimeIdentity))
+                .OnNextAsync(activity);
+        }
+        catch (Exception ex)
+        {
+            Log.ActivityNotReported(logger, ex, ThreadId, activity.RunId, activity.Kind);
         }
     }
 
@@ -566,8 +594,10 @@ public sealed class ThreadGrain(
         }
     }
 
-    private sealed class ActiveRun(RunRecord record)
+    private sealed class ActiveRun(RunRecord record, string model)
     {
+        public string Model { get; } = model;
+
         private readonly CancellationTokenSource _cancellation = new();
 
         public RunRecord Record { get; } = record;

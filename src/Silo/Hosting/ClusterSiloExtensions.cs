@@ -59,6 +59,7 @@ public static class ClusterSiloExtensions
             }
 
             silo.AddIncomingGrainCallFilter<StorageFailureCallFilter>();
+            silo.AddRunActivityStreams();
             silo.UseAdoNetReminderService(o =>
             {
                 o.Invariant = Invariant;

@@ -45,6 +45,7 @@ public static class EmbeddedSiloExtensions
             silo.Services.AddGrainStorage(AgentCatalogGrain.StorageName, (sp, name) => new StorageFailureMapping(name, ActivatorUtilities.CreateInstance<SqliteGrainStorage>(sp)));
             silo.AddIncomingGrainCallFilter<StorageFailureCallFilter>();
             silo.UseInMemoryReminderService();
+            silo.AddRunActivityStreams();
         });
         services.AddRunDrain();
         return builder;

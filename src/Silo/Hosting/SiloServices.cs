@@ -16,6 +16,14 @@ namespace Conversations.Silo.Hosting;
 public static class SiloServices
 {
     /// <summary>The grains' services: agents' settings, models and tools, stream settings; the storage is the topology's.</summary>
+    /// <summary>
+    /// The run-activity streams thread grains report to and the run monitor follows: Orleans memory streams with
+    /// implicit subscriptions only (no pub-sub store). Their polling latency is harmless for monitoring.
+    /// </summary>
+    public static ISiloBuilder AddRunActivityStreams(this ISiloBuilder silo) =>
+        silo.AddMemoryStreams(Conversations.Grains.Abstractions.Monitoring.RunActivity.StreamProvider, streams =>
+            streams.ConfigureStreamPubSub(Orleans.Streams.StreamPubSubType.ImplicitOnly));
+
     /// <summary>Ends active runs when the host begins to stop (see <see cref="RunDrain"/>).</summary>
     public static IServiceCollection AddRunDrain(this IServiceCollection services) => services.AddHostedService<RunDrain>();
 
