@@ -1,21 +1,15 @@
-using System.ClientModel.Primitives;
+using Azure.AI.OpenAI;
 
 namespace Conversations.Grains.Models.OpenAi;
 
 /// <summary>
-/// Where an Azure OpenAI chat completions request goes, from the configured base URL and deployment (model) name. Two
-/// styles of base URL work:
-/// <list type="bullet">
-/// <item>the v1 endpoint, a path ending in <c>/v1</c> (<c>https://{resource}.openai.azure.com/openai/v1</c>): requests
-/// go to <c>{BaseUrl}/chat/completions</c> with the deployment as <c>model</c>, and no <c>api-version</c>;</item>
-/// <item>the resource URL (<c>https://{resource}.openai.azure.com</c>, optionally with <c>/openai</c>, or a gateway's
-/// prefix in front of it): requests go to
-/// <c>{resource}/openai/deployments/{deployment}/chat/completions?api-version={AzureApiVersion}</c>.</item>
-/// </list>
+/// The Azure OpenAI resource behind a configured base URL, and the service version for an <c>api-version</c>.
+/// <c>AzureOpenAIClient</c> sends chat completions to
+/// <c>{resource}/openai/deployments/{deployment}/chat/completions?api-version=…</c>, so both styles of base URL name
+/// the resource: the resource URL itself (<c>https://{resource}.openai.azure.com</c>, optionally with <c>/openai</c>,
+/// or a gateway's prefix in front of it), and the v1 endpoint (<c>https://{resource}.openai.azure.com/openai/v1</c>).
 /// </summary>
-/// <param name="ChatEndpoint">The endpoint given to the OpenAI SDK, which appends <c>/chat/completions</c>.</param>
-/// <param name="ApiVersion">The <c>api-version</c> query parameter every request carries; null for the v1 endpoint.</param>
-public sealed record AzureOpenAiEndpoint(Uri ChatEndpoint, string? ApiVersion)
+public static class AzureOpenAiEndpoint
 {
     private static readonly string[] AzureHostSuffixes = [".openai.azure.com", ".cognitiveservices.azure.com"];
 
@@ -26,59 +20,33 @@ public sealed record AzureOpenAiEndpoint(Uri ChatEndpoint, string? ApiVersion)
         return AzureHostSuffixes.Any(suffix => url.Host.EndsWith(suffix, StringComparison.OrdinalIgnoreCase));
     }
 
-    /// <summary>The endpoint for <paramref name="deployment"/> on the resource or v1 endpoint <paramref name="baseUrl"/>.</summary>
-    public static AzureOpenAiEndpoint Resolve(Uri baseUrl, string deployment, string apiVersion)
+    /// <summary>The resource URL that <paramref name="baseUrl"/> (resource URL or v1 endpoint) names.</summary>
+    public static Uri ResourceUrl(Uri baseUrl)
     {
         ArgumentNullException.ThrowIfNull(baseUrl);
-        ArgumentException.ThrowIfNullOrWhiteSpace(deployment);
-        ArgumentException.ThrowIfNullOrWhiteSpace(apiVersion);
-
         var path = baseUrl.AbsolutePath.TrimEnd('/');
-        if (path.EndsWith("/v1", StringComparison.OrdinalIgnoreCase))
+        foreach (var suffix in new[] { "/openai/v1", "/openai" })
         {
-            return new AzureOpenAiEndpoint(baseUrl, null);
+            if (path.EndsWith(suffix, StringComparison.OrdinalIgnoreCase))
+            {
+                path = path[..^suffix.Length];
+                break;
+            }
         }
 
-        if (path.EndsWith("/openai", StringComparison.OrdinalIgnoreCase))
-        {
-            path = path[..^"/openai".Length];
-        }
-
-        var endpoint = new UriBuilder(baseUrl)
-        {
-            Path = $"{path}/openai/deployments/{Uri.EscapeDataString(deployment)}",
-            Query = string.Empty,
-            Fragment = string.Empty,
-        };
-        return new AzureOpenAiEndpoint(endpoint.Uri, apiVersion);
-    }
-}
-
-/// <summary>Adds <c>api-version={version}</c> to every request that has none (Azure OpenAI's deployment routes need it).</summary>
-internal sealed class AzureApiVersionPolicy(string apiVersion) : PipelinePolicy
-{
-    private readonly string _parameter = "api-version=" + Uri.EscapeDataString(apiVersion);
-
-    public override void Process(PipelineMessage message, IReadOnlyList<PipelinePolicy> pipeline, int currentIndex)
-    {
-        AddVersion(message);
-        ProcessNext(message, pipeline, currentIndex);
+        return new UriBuilder(baseUrl) { Path = path + "/", Query = string.Empty, Fragment = string.Empty }.Uri;
     }
 
-    public override ValueTask ProcessAsync(PipelineMessage message, IReadOnlyList<PipelinePolicy> pipeline, int currentIndex)
+    /// <summary>The service version for an <c>api-version</c> such as <c>2024-10-21</c> or <c>2025-04-01-preview</c>.</summary>
+    public static AzureOpenAIClientOptions.ServiceVersion ServiceVersion(string apiVersion)
     {
-        AddVersion(message);
-        return ProcessNextAsync(message, pipeline, currentIndex);
-    }
-
-    private void AddVersion(PipelineMessage message)
-    {
-        if (message.Request.Uri is not { } uri || uri.Query.Contains("api-version=", StringComparison.OrdinalIgnoreCase))
-        {
-            return;
-        }
-
-        var query = uri.Query.TrimStart('?');
-        message.Request.Uri = new UriBuilder(uri) { Query = query.Length == 0 ? _parameter : $"{query}&{_parameter}" }.Uri;
+        ArgumentException.ThrowIfNullOrWhiteSpace(apiVersion);
+        var name = "V" + apiVersion.Trim().Replace("-preview", "-Preview", StringComparison.OrdinalIgnoreCase).Replace('-', '_');
+        return Enum.TryParse<AzureOpenAIClientOptions.ServiceVersion>(name, ignoreCase: false, out var version) && Enum.IsDefined(version)
+            ? version
+            : throw new ArgumentException(
+                $"Azure OpenAI api-version '{apiVersion}' is not one that Azure.AI.OpenAI knows: " +
+                string.Join(", ", Enum.GetNames<AzureOpenAIClientOptions.ServiceVersion>().Select(known => known[1..].Replace('_', '-').ToLowerInvariant())) + ".",
+                nameof(apiVersion));
     }
 }

@@ -1,7 +1,7 @@
-using System.ClientModel;
 using System.ClientModel.Primitives;
 using System.ComponentModel.DataAnnotations;
 using System.Text;
+using Azure.Core;
 
 namespace Conversations.Grains.Models.OpenAi;
 
@@ -55,8 +55,8 @@ public sealed record OpenAiModelOptions
     public OpenAiProvider? Provider { get; init; }
 
     /// <summary>
-    /// The <c>api-version</c> sent to Azure OpenAI's deployment routes (a resource URL as <see cref="BaseUrl"/>); v1
-    /// endpoints (<c>…/openai/v1</c>) take none.
+    /// The <c>api-version</c> sent to Azure OpenAI: one that <c>Azure.AI.OpenAI</c>'s
+    /// <c>AzureOpenAIClientOptions.ServiceVersion</c> knows (<c>2024-10-21</c>, <c>2025-04-01-preview</c>, …).
     /// </summary>
     public string AzureApiVersion { get; init; } = DefaultAzureApiVersion;
 
@@ -64,7 +64,7 @@ public sealed record OpenAiModelOptions
     /// The Entra ID token source for Azure OpenAI when <see cref="ApiKey"/> is null; null for one
     /// <c>DefaultAzureCredential</c> shared by the process (environment, workload identity, managed identity, Azure CLI, …).
     /// </summary>
-    public AuthenticationTokenProvider? AzureCredential { get; init; }
+    public TokenCredential? AzureCredential { get; init; }
 
     /// <summary>
     /// The HTTP transport under the SDK's pipeline; null for the SDK's own. Tests use it to reach a local server under an

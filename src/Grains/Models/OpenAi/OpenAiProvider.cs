@@ -7,8 +7,8 @@ public enum OpenAiProvider
     OpenAi,
 
     /// <summary>
-    /// Azure OpenAI: the <c>api-key</c> header (or an Entra ID token when no key is given), and Azure's routes (see
-    /// <see cref="AzureOpenAiEndpoint"/>).
+    /// Azure OpenAI, through <c>Azure.AI.OpenAI</c>'s <c>AzureOpenAIClient</c>: the <c>api-key</c> header (or an Entra
+    /// ID token when no key is given), and the deployment routes (see <see cref="AzureOpenAiEndpoint"/>).
     /// </summary>
     Azure,
 }

@@ -1,5 +1,5 @@
-using System.ClientModel;
 using System.ClientModel.Primitives;
+using Azure.Core;
 using Azure.Identity;
 using Conversations.Grains.Abstractions.Threads;
 using Conversations.Grains.Models;
@@ -12,7 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Conversations.Tests.Models.OpenAi;
 
 /// <summary>
-/// Azure OpenAI through <see cref="OpenAiChatModel"/>: the requests reach a real HTTP server (the fake) in Azure's
+/// Azure OpenAI through <see cref="OpenAiChatModel"/> and <c>Azure.AI.OpenAI</c>'s <c>AzureOpenAIClient</c>: the requests reach a real HTTP server (the fake) in Azure's
 /// shape — its routes, <c>api-version</c>, the <c>api-key</c> header or an Entra ID token — and the streamed answer
 /// comes back; other endpoints keep OpenAI's bearer key.
 /// </summary>
@@ -45,7 +45,7 @@ public sealed class AzureOpenAiTests
     }
 
     [Fact]
-    public async Task V1_endpoint_goes_to_the_v1_route_with_the_deployment_as_model_and_no_api_version()
+    public async Task V1_endpoint_names_the_same_resource_and_goes_to_the_deployment_route()
     {
         await using var server = await FakeOpenAiServer.StartAsync(TestToken);
         server.Enqueue(ScriptedResponse.Text("v1 ", "works"));
@@ -55,9 +55,8 @@ public sealed class AzureOpenAiTests
 
         Assert.Equal("v1 works", string.Concat(updates.OfType<ModelTextDelta>().Select(delta => delta.Text)));
         var request = Assert.Single(server.Requests);
-        Assert.Equal("/openai/v1/chat/completions", request.Path);
-        Assert.Equal("", request.Query);
-        Assert.Equal("my-deployment", request.Model);
+        Assert.Equal("/openai/deployments/my-deployment/chat/completions", request.Path);
+        Assert.Equal($"?api-version={OpenAiModelOptions.DefaultAzureApiVersion}", request.Query);
         Assert.Equal(AzureKey, request.ApiKey);
         Assert.Null(request.Authorization);
     }
@@ -259,19 +258,25 @@ public sealed class AzureOpenAiTests
     }
 
     [Theory]
-    [InlineData("https://r.openai.azure.com", "https://r.openai.azure.com/openai/deployments/dep", true)]
-    [InlineData("https://r.openai.azure.com/", "https://r.openai.azure.com/openai/deployments/dep", true)]
-    [InlineData("https://r.openai.azure.com/openai", "https://r.openai.azure.com/openai/deployments/dep", true)]
-    [InlineData("https://r.openai.azure.com/openai/", "https://r.openai.azure.com/openai/deployments/dep", true)]
-    [InlineData("https://gateway.example.org/team-a/", "https://gateway.example.org/team-a/openai/deployments/dep", true)]
-    [InlineData("https://r.openai.azure.com/openai/v1", "https://r.openai.azure.com/openai/v1", false)]
-    [InlineData("https://r.openai.azure.com/openai/v1/", "https://r.openai.azure.com/openai/v1/", false)]
-    public void Base_url_styles_resolve_to_their_routes(string baseUrl, string chatEndpoint, bool versioned)
+    [InlineData("https://r.openai.azure.com", "https://r.openai.azure.com/")]
+    [InlineData("https://r.openai.azure.com/", "https://r.openai.azure.com/")]
+    [InlineData("https://r.openai.azure.com/openai", "https://r.openai.azure.com/")]
+    [InlineData("https://r.openai.azure.com/openai/", "https://r.openai.azure.com/")]
+    [InlineData("https://r.openai.azure.com/openai/v1", "https://r.openai.azure.com/")]
+    [InlineData("https://r.openai.azure.com/openai/v1/", "https://r.openai.azure.com/")]
+    [InlineData("https://gateway.example.org/team-a/", "https://gateway.example.org/team-a/")]
+    public void Base_url_styles_name_the_resource(string baseUrl, string resource)
     {
-        var endpoint = AzureOpenAiEndpoint.Resolve(new Uri(baseUrl), "dep", "2024-10-21");
+        Assert.Equal(new Uri(resource), AzureOpenAiEndpoint.ResourceUrl(new Uri(baseUrl)));
+    }
 
-        Assert.Equal(new Uri(chatEndpoint), endpoint.ChatEndpoint);
-        Assert.Equal(versioned ? "2024-10-21" : null, endpoint.ApiVersion);
+    [Fact]
+    public void Api_versions_map_to_service_versions_and_unknown_ones_are_refused()
+    {
+        Assert.Equal(Azure.AI.OpenAI.AzureOpenAIClientOptions.ServiceVersion.V2024_10_21, AzureOpenAiEndpoint.ServiceVersion("2024-10-21"));
+        Assert.Equal(Azure.AI.OpenAI.AzureOpenAIClientOptions.ServiceVersion.V2025_04_01_Preview, AzureOpenAiEndpoint.ServiceVersion("2025-04-01-preview"));
+        var error = Assert.Throws<ArgumentException>(() => AzureOpenAiEndpoint.ServiceVersion("2019-01-01"));
+        Assert.Contains("2024-10-21", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -380,7 +385,7 @@ public sealed class AzureOpenAiTests
     }
 
     /// <summary>An Entra ID token source that hands out a fixed token (or fails), recording the scopes asked for.</summary>
-    private sealed class FakeTokenProvider(string? token = null, Exception? failure = null) : AuthenticationTokenProvider
+    private sealed class FakeTokenProvider(string? token = null, Exception? failure = null) : TokenCredential
     {
         private readonly List<string> _scopes = [];
 
@@ -395,17 +400,11 @@ public sealed class AzureOpenAiTests
             }
         }
 
-        public override GetTokenOptions CreateTokenOptions(IReadOnlyDictionary<string, object> properties) => new(properties);
-
-        public override AuthenticationToken GetToken(GetTokenOptions options, CancellationToken cancellationToken)
+        public override AccessToken GetToken(TokenRequestContext requestContext, CancellationToken cancellationToken)
         {
-            // System.ClientModel passes the scopes as a ReadOnlyMemory<string>.
-            if (options.Properties.TryGetValue(GetTokenOptions.ScopesPropertyName, out var value) && value is ReadOnlyMemory<string> scopes)
+            lock (_scopes)
             {
-                lock (_scopes)
-                {
-                    _scopes.AddRange(scopes.ToArray());
-                }
+                _scopes.AddRange(requestContext.Scopes);
             }
 
             if (failure is not null)
@@ -413,10 +412,10 @@ public sealed class AzureOpenAiTests
                 throw failure;
             }
 
-            return new AuthenticationToken(token!, "Bearer", DateTimeOffset.UtcNow.AddHours(1));
+            return new AccessToken(token!, DateTimeOffset.UtcNow.AddHours(1));
         }
 
-        public override ValueTask<AuthenticationToken> GetTokenAsync(GetTokenOptions options, CancellationToken cancellationToken) =>
-            ValueTask.FromResult(GetToken(options, cancellationToken));
+        public override ValueTask<AccessToken> GetTokenAsync(TokenRequestContext requestContext, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(GetToken(requestContext, cancellationToken));
     }
 }
