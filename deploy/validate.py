@@ -263,8 +263,8 @@ def check_route(where, role, path, kind):
         return
     if kind == "readiness":
         check(path == READINESS, f"{where}: readiness on {path}; use {READINESS}, which checks the role's dependencies")
-    if kind == "liveness":
-        check(path in LIVENESS[role], f"{where}: liveness on {path} fails when another process is down; use {sorted(LIVENESS[role])}")
+    if kind in ("liveness", "startup"):
+        check(path in LIVENESS[role], f"{where}: {kind} on {path} fails when another process is down; use {sorted(LIVENESS[role])}")
 
 
 def check_health_url(where, role, url, http_port, kind):
@@ -525,7 +525,7 @@ for role in ("silo", "gateway"):
             check(http, f"{where}: {probe} is not an httpGet probe")
         if http:
             check(port_of.get(http["port"]) == http_port(role), f"{where}: {probe} is not on the HTTP port {http_port(role)}")
-            check_route(where, role, http["path"].rstrip("/") or "/", kind if kind != "startup" else "liveness")
+            check_route(where, role, http["path"].rstrip("/") or "/", kind)
 
 cluster_ids = {}
 for role in ("silo", "gateway"):
