@@ -10,18 +10,19 @@
 # Settings (environment):
 #   CONVERSATIONS_CLUSTER_DIR      state directory (PIDs, logs, PostgreSQL data)     /tmp/conversations-cluster
 #   CONVERSATIONS_PG_PORT          the private PostgreSQL's port (127.0.0.1 only)    55432
-#   CONVERSATIONS_SILO_PORTS       silo ports, one silo each ("" = no silos)         "7101 7102"
+#   CONVERSATIONS_SILO_PORTS       silos' HTTP (health) ports, one silo each ("" = none) "7101 7102"
+#   CONVERSATIONS_ORLEANS_PORTS    silo-to-silo ports, one per silo                  "11111 11112"
+#   CONVERSATIONS_CLIENT_PORTS     Orleans gateway ports gateways connect to          "30000 30001"
 #   CONVERSATIONS_GATEWAY_PORTS    gateway ports, one gateway each                   "8081 8082"
-#   CONVERSATIONS_CLUSTER_KEY      the shared cluster key                            generated once per state dir
 #   CONVERSATIONS_GATEWAY_HEALTH   path that says a gateway is ready                 /health/ready
-#   CONVERSATIONS_SILO_HEALTH      path that says a silo is ready                    /internal/health
+#   CONVERSATIONS_SILO_HEALTH      path that says a silo is ready                    /health/ready
 #   CONVERSATIONS_START_TIMEOUT    seconds to wait for each node's health            60
 #   CONVERSATIONS_PG_USER          OS user that runs PostgreSQL when run as root     postgres
 #   CONFIGURATION                  build configuration                               Release
 #   SKIP_BUILD=1                   use the existing build
 #   KEEP_ON_FAILURE=1              leave started processes running when start fails (to inspect them)
 # Model settings (OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL, OpenAI__*) go to the silos only. Any other
-# Cluster__* variable in the environment (e.g. Cluster__LeaseTtl) reaches every node unchanged.
+# Cluster__* variable in the environment (e.g. Cluster__ProbeTimeout) reaches every node unchanged.
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,7 +31,9 @@ PG_PORT=${CONVERSATIONS_PG_PORT:-55432}
 SILO_PORTS=${CONVERSATIONS_SILO_PORTS-7101 7102}
 GATEWAY_PORTS=${CONVERSATIONS_GATEWAY_PORTS-8081 8082}
 GATEWAY_HEALTH=${CONVERSATIONS_GATEWAY_HEALTH:-/health/ready}
-SILO_HEALTH=${CONVERSATIONS_SILO_HEALTH:-/internal/health}
+SILO_HEALTH=${CONVERSATIONS_SILO_HEALTH:-/health/ready}
+read -r -a ORLEANS_PORTS <<<"${CONVERSATIONS_ORLEANS_PORTS:-11111 11112 11113 11114 11115 11116 11117 11118}"
+read -r -a CLIENT_PORTS <<<"${CONVERSATIONS_CLIENT_PORTS:-30000 30001 30002 30003 30004 30005 30006 30007}"
 START_TIMEOUT=${CONVERSATIONS_START_TIMEOUT:-60}
 STOP_TIMEOUT=${CONVERSATIONS_STOP_TIMEOUT:-20}
 CONFIGURATION=${CONFIGURATION:-Release}
@@ -41,7 +44,7 @@ PG_DATA=$PG_DIR/data
 RUN_DIR=$STATE/run              # <node>.pid, <node>.url, <node>.health
 LOG_DIR=$STATE/logs
 NODE_DIR=$STATE/nodes           # each node's working directory
-SECRETS=$STATE/secrets.env      # generated PostgreSQL password and cluster key (mode 600)
+SECRETS=$STATE/secrets.env      # generated PostgreSQL password (mode 600)
 MARKER=$STATE/.conversations-local-cluster
 
 GATEWAY_DLL=$ROOT/src/Gateway/bin/$CONFIGURATION/net10.0/Conversations.Gateway.dll
@@ -76,42 +79,12 @@ lock_state() {
 
 # ---------------------------------------------------------------- PostgreSQL
 
-pg_bin_dir() {
-  local dir
-  if [[ -n ${PG_BIN:-} ]]; then
-    echo "$PG_BIN"
-    return
-  fi
-  if command -v pg_config >/dev/null && dir=$(pg_config --bindir 2>/dev/null) && [[ -x $dir/initdb && -x $dir/pg_ctl ]]; then
-    echo "$dir"
-    return
-  fi
-  dir=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1 || true)
-  if [[ -n $dir && -x $dir/initdb ]]; then
-    echo "$dir"
-    return
-  fi
-  if command -v initdb >/dev/null && command -v pg_ctl >/dev/null; then
-    dirname "$(command -v initdb)"
-    return
-  fi
-  die "no PostgreSQL server binaries (initdb, pg_ctl): install them (Debian: apt-get install postgresql) or set PG_BIN"
-}
-
-PG_USER=${CONVERSATIONS_PG_USER:-postgres}
-
-# Runs a PostgreSQL server command as the user that owns the data directory: initdb and postgres refuse root.
-as_pg() {
-  if [[ $EUID -eq 0 ]]; then
-    runuser -u "$PG_USER" -- "$@"
-  else
-    "$@"
-  fi
-}
-
-pg_running() {
-  [[ -f $PG_DATA/PG_VERSION ]] && as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1
-}
+# The private instance's functions (pg_bin_dir, pg_start, pg_stop, pg_running, pg_psql, pg_port_in_use), shared
+# with tests/run.sh; they read PG_DIR, PG_PORT, PG_PASSWORD, PG_SETTINGS, PG_BIN and PG_USER.
+# shellcheck source=SCRIPTDIR/lib/postgres.sh
+source "$ROOT/deploy/lib/postgres.sh"
+PG_SETTINGS='max_connections = 300'
+PG_PORT_HINT='set CONVERSATIONS_PG_PORT'
 
 random_hex() { od -An -N24 -tx1 /dev/urandom | tr -d ' \n'; }
 
@@ -119,76 +92,20 @@ load_secrets() {
   if [[ ! -f $SECRETS ]]; then
     (
       umask 077
-      printf 'PG_PASSWORD=%s\nCLUSTER_KEY=%s\n' "$(random_hex)" "$(random_hex)" >"$SECRETS"
+      printf 'PG_PASSWORD=%s\n' "$(random_hex)" >"$SECRETS"
     )
   fi
   # shellcheck source=/dev/null
   source "$SECRETS"
-  CLUSTER_KEY=${CONVERSATIONS_CLUSTER_KEY:-$CLUSTER_KEY}
   CONNECTION_STRING="Host=127.0.0.1;Port=$PG_PORT;Database=$DATABASE;Username=postgres;Password=$PG_PASSWORD"
 }
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-init_postgres() {
-  if [[ -f $PG_DATA/PG_VERSION ]]; then
-    return
-  fi
-  log "initdb: $PG_DATA"
-  mkdir -p "$PG_DIR"
-  if [[ $EUID -eq 0 ]]; then
-    id -u "$PG_USER" >/dev/null 2>&1 || die "running as root, PostgreSQL needs a non-root OS user: create '$PG_USER' or set CONVERSATIONS_PG_USER"
-    chown "$PG_USER" "$PG_DIR"
-    runuser -u "$PG_USER" -- test -w "$PG_DIR" \
-      || die "user $PG_USER cannot write $PG_DIR (a parent directory is not traversable?): choose another CONVERSATIONS_CLUSTER_DIR"
-  fi
-  chmod 700 "$PG_DIR"
-  local pwfile=$PG_DIR/pwfile
-  (
-    umask 077
-    printf '%s\n' "$PG_PASSWORD" >"$pwfile"
-  )
-  [[ $EUID -eq 0 ]] && chown "$PG_USER" "$pwfile"
-  as_pg "$PG_BIN/initdb" -D "$PG_DATA" --username=postgres --pwfile="$pwfile" \
-    --auth-local=peer --auth-host=scram-sha-256 --encoding=UTF8 --no-locale >"$LOG_DIR/initdb.log" 2>&1 \
-    || { rm -f "$pwfile"; tail -n 20 "$LOG_DIR/initdb.log" >&2; die "initdb failed (log: $LOG_DIR/initdb.log)"; }
-  rm -f "$pwfile"
-  as_pg mkdir -p "$PG_DIR/socket"
-  # Loopback TCP only, and a socket directory of its own, so nothing collides with a system PostgreSQL.
-  as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null <<EOF
-
-# conversations local-cluster.sh
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$PG_DIR/socket'
-max_connections = 300
-EOF
-}
+port_in_use() { pg_port_in_use "$@"; }
 
 start_postgres() {
-  init_postgres
-  if pg_running; then
-    log "PostgreSQL already running on $PG_DATA"
-  else
-    if port_in_use "$PG_PORT"; then
-      die "port $PG_PORT is taken by another process: set CONVERSATIONS_PG_PORT"
-    fi
-    log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/postgres.log" -o "-p $PG_PORT" -w -t 60 start >/dev/null 9>&- \
-      || { tail -n 30 "$PG_DIR/postgres.log" >&2 || true; die "PostgreSQL did not start (log: $PG_DIR/postgres.log)"; }
-  fi
-  local psql=(env PGPASSWORD="$PG_PASSWORD" "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1)
-  if [[ -z $("${psql[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DATABASE'") ]]; then
-    "${psql[@]}" -d postgres -c "CREATE DATABASE $DATABASE"
-  fi
-}
-
-stop_postgres() {
-  if [[ ! -f $PG_DATA/PG_VERSION ]]; then
-    return
-  fi
-  if pg_running; then
-    log "stopping PostgreSQL ($PG_DATA)"
-    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null
+  pg_start
+  if [[ -z $(pg_psql postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DATABASE'") ]]; then
+    pg_psql postgres -c "CREATE DATABASE $DATABASE"
   fi
 }
 
@@ -213,7 +130,7 @@ recorded_nodes() {
 }
 
 start_node() {
-  local name=$1 role=$2 port=$3 dll=$4 health=$5
+  local name=$1 role=$2 port=$3 dll=$4 health=$5 orleans_port=${6:-} client_port=${7:-}
   local url="http://127.0.0.1:$port/"
   port_in_use "$port" && die "port $port (for $name) is taken by another process: set CONVERSATIONS_${role^^}_PORTS"
   mkdir -p "$NODE_DIR/$name"
@@ -221,14 +138,15 @@ start_node() {
     "ASPNETCORE_ENVIRONMENT=${ASPNETCORE_ENVIRONMENT:-Production}"
     "DOTNET_ENVIRONMENT=${DOTNET_ENVIRONMENT:-Production}"
     "Cluster__PostgresConnectionString=$CONNECTION_STRING"
-    "Cluster__ClusterKey=$CLUSTER_KEY"
   )
   local unset=()
   if [[ $role == silo ]]; then
-    envs+=("Cluster__SiloId=$name" "Cluster__AdvertisedAddress=$url")
+    port_in_use "$orleans_port" && die "port $orleans_port (silo-to-silo, for $name) is taken: set CONVERSATIONS_ORLEANS_PORTS"
+    port_in_use "$client_port" && die "port $client_port (Orleans gateway, for $name) is taken: set CONVERSATIONS_CLIENT_PORTS"
+    envs+=("Cluster__AdvertisedAddress=127.0.0.1" "Cluster__SiloPort=$orleans_port" "Cluster__GatewayPort=$client_port")
   else
     # Models are called by silos only.
-    unset=(-u OPENAI_API_KEY -u OPENAI_BASE_URL -u OPENAI_MODEL -u Cluster__SiloId -u Cluster__AdvertisedAddress)
+    unset=(-u OPENAI_API_KEY -u OPENAI_BASE_URL -u OPENAI_MODEL -u Cluster__AdvertisedAddress -u Cluster__SiloPort -u Cluster__GatewayPort)
     local var
     for var in $(compgen -e); do
       [[ $var == OpenAI__* ]] && unset+=(-u "$var")
@@ -324,7 +242,8 @@ cmd_start() {
   local i=0 port silos=() gateways=()
   for port in $SILO_PORTS; do
     i=$((i + 1))
-    start_node "silo-$i" silo "$port" "$SILO_DLL" "$SILO_HEALTH"
+    ((i <= ${#ORLEANS_PORTS[@]} && i <= ${#CLIENT_PORTS[@]})) || die "more silos than CONVERSATIONS_ORLEANS_PORTS / CONVERSATIONS_CLIENT_PORTS give ports for"
+    start_node "silo-$i" silo "$port" "$SILO_DLL" "$SILO_HEALTH" "${ORLEANS_PORTS[i - 1]}" "${CLIENT_PORTS[i - 1]}"
     silos+=("silo-$i")
   done
   for name in "${silos[@]}"; do wait_healthy "$name"; done
@@ -345,18 +264,20 @@ cmd_start() {
     {
       printf 'CONVERSATIONS_CLUSTER_GATEWAYS=%q\n' "${urls[*]}"
       printf 'CONVERSATIONS_CLUSTER_POSTGRES=%q\n' "$CONNECTION_STRING"
-      printf 'CONVERSATIONS_CLUSTER_KEY=%q\n' "$CLUSTER_KEY"
     } >"$STATE/cluster.env"
   )
 
   echo "Conversations cluster is up (state: $STATE)"
+  if ((${#silos[@]} > 0)); then
+    echo "  Orleans membership: $(pg_psql "$DATABASE" -tAc "SELECT count(*) FROM orleansmembershiptable WHERE status = 3") silos active"
+  fi
   printf '  %-10s %-26s %s\n' postgres "127.0.0.1:$PG_PORT/$DATABASE" "$PG_DIR/postgres.log"
   for name in "${silos[@]}" "${gateways[@]}"; do
     printf '  %-10s %-26s %s\n' "$name" "$(<"$RUN_DIR/$name.url")" "$LOG_DIR/$name.log"
   done
   echo "Gateways:"
   for name in "${gateways[@]}"; do echo "  $(<"$RUN_DIR/$name.url")"; done
-  echo "Connection string, cluster key and gateway URLs: $STATE/cluster.env. Stop: $0 stop"
+  echo "Connection string and gateway URLs: $STATE/cluster.env. Stop: $0 stop"
 }
 
 cmd_stop() {
@@ -372,7 +293,7 @@ cmd_stop() {
   stop_nodes $(recorded_nodes | grep -v '^gateway-' || true)
   if [[ -f $PG_DATA/PG_VERSION ]]; then
     PG_BIN=$(pg_bin_dir)
-    stop_postgres
+    pg_stop
   fi
   log "stopped (state kept in $STATE; '$0 clean' deletes it)"
 }

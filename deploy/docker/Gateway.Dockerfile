@@ -1,13 +1,15 @@
 # syntax=docker/dockerfile:1
-# The gateway: stateless front door (Conversations.Gateway.dll). Build from the repository root:
+# The gateway: stateless HTTP/SSE front door (Conversations.Gateway.dll). Build from the repository root:
 #   docker build -f deploy/docker/Gateway.Dockerfile -t conversations-gateway .
-# With Cluster__PostgresConnectionString set it runs in cluster mode (no co-hosted silo); without it, embedded mode.
+# With Cluster__PostgresConnectionString set it is an Orleans client (cluster mode): it finds the silos' gateway
+# endpoints in the Orleans membership table in that database and holds no models or agents. Without it, embedded
+# mode (a silo in the same process, on SQLite). It opens no Orleans port of its own.
 
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src
 # Restore layer: only the MSBuild props and the project files, so source edits don't invalidate the package cache.
 # (The solution file also lists tests/, which is not in the build context; restore the project itself.)
-COPY Directory.Build.props Directory.Packages.props ./
+COPY Directory.Build.props Directory.Packages.props .editorconfig ./
 COPY src/Grains.Abstractions/Grains.Abstractions.csproj src/Grains.Abstractions/
 COPY src/Grains/Grains.csproj src/Grains/
 COPY src/Silo/Silo.csproj src/Silo/
@@ -30,6 +32,7 @@ ENV ASPNETCORE_HTTP_PORTS=8080 \
 EXPOSE 8080
 # The image's built-in non-root user (uid 1654).
 USER $APP_UID
+# Ready when a silo answers through Orleans (cluster mode) and storage is up.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8080/health/ready || exit 1
 ENTRYPOINT ["dotnet", "Conversations.Gateway.dll"]

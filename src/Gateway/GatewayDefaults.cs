@@ -19,6 +19,11 @@ public static class GatewayDefaults
         // Bad bodies reach the exception handler, which names the field, in every environment.
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.AddSingleton<Threads.ThreadRunner>();
+        builder.Services.AddSingleton<ThreadEventHub>();
+        builder.Services.AddSingleton<IThreadEventSource>(sp => sp.GetRequiredService<ThreadEventHub>());
+        builder.Services.AddSingleton<Catalog.SiloCatalog>();
+        builder.Services.AddSingleton<Grains.Abstractions.Agents.IAgentCatalog>(sp => sp.GetRequiredService<Catalog.SiloCatalog>());
+        builder.Services.AddSingleton<Compat.StreamingChat.StreamingChatConversations>();
         builder.Services.AddOptions<StreamingOptions>()
             .BindConfiguration(StreamingOptions.SectionName)
             .ValidateDataAnnotations()

@@ -6,7 +6,7 @@ using Conversations.Gateway.Compat.OpenAi;
 using Conversations.Gateway.Compat.StreamingChat;
 using Conversations.Gateway.Health;
 using Conversations.Gateway.Threads;
-using Conversations.Silo.Cluster.Client;
+using Conversations.Gateway.Cluster;
 using Conversations.Silo.Hosting;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -21,7 +21,7 @@ else
 {
     // Cluster: a stateless gateway in front of the silos, with PostgreSQL behind them.
     builder.Services.AddSingleton(new GatewayMode("cluster"));
-    builder.Services.AddClusterClient();
+    builder.AddClusterClient();
 }
 
 var app = builder.Build();

@@ -12,6 +12,13 @@ internal static partial class Log
     public const int RunCrashedId = 1004;
     public const int RunEndNotStoredId = 1005;
     public const int RunNotEndedOnDeactivationId = 1006;
+    public const int StreamNotFlushedOnDeactivationId = 1007;
+    public const int EventsNotWrittenId = 1008;
+    public const int ReminderNotRemovedId = 1009;
+    public const int ConcurrentWriterId = 1010;
+    public const int DurableEventDeliveredId = 1011;
+    public const int ReminderNotRegisteredId = 1012;
+    public const int ActivityNotReportedId = 1013;
 
     [LoggerMessage(RunStartedId, LogLevel.Information, "Run {RunId} started on thread {ThreadId} with agent {Agent} and model {Model}")]
     public static partial void RunStarted(ILogger logger, string threadId, string runId, string agent, string model);
@@ -33,4 +40,25 @@ internal static partial class Log
 
     [LoggerMessage(RunNotEndedOnDeactivationId, LogLevel.Warning, "Run {RunId} on thread {ThreadId} did not end before deactivation finished")]
     public static partial void RunNotEndedOnDeactivation(ILogger logger, string threadId, string runId);
+
+    [LoggerMessage(StreamNotFlushedOnDeactivationId, LogLevel.Warning, "The events of thread {ThreadId} were not all written before deactivation finished")]
+    public static partial void StreamNotFlushedOnDeactivation(ILogger logger, Exception exception, string threadId);
+
+    [LoggerMessage(EventsNotWrittenId, LogLevel.Warning, "{Count} events of thread {ThreadId} could not be written to the event log (attempt {Attempt}); retrying")]
+    public static partial void EventsNotWritten(ILogger logger, Exception exception, string threadId, int count, int attempt);
+
+    [LoggerMessage(ReminderNotRemovedId, LogLevel.Warning, "The active-run reminder of thread {ThreadId} could not be removed after run {RunId} ended")]
+    public static partial void ReminderNotRemoved(ILogger logger, Exception exception, string threadId, string runId);
+
+    [LoggerMessage(ConcurrentWriterId, LogLevel.Warning, "Thread {ThreadId} was written by another activation; this one deactivates without writing")]
+    public static partial void ConcurrentWriter(ILogger logger, Exception exception, string threadId);
+
+    [LoggerMessage(DurableEventDeliveredId, LogLevel.Warning, "Event {Sequence} of thread {ThreadId} was delivered before the event log had it: the log did not answer in time")]
+    public static partial void DurableEventDelivered(ILogger logger, string threadId, long sequence);
+
+    [LoggerMessage(ReminderNotRegisteredId, LogLevel.Warning, "The active-run reminder of thread {ThreadId} could not be registered for run {RunId}; the run goes on without it")]
+    public static partial void ReminderNotRegistered(ILogger logger, Exception exception, string threadId, string runId);
+
+    [LoggerMessage(ActivityNotReportedId, LogLevel.Warning, "Run {RunId} on thread {ThreadId} could not be reported to the monitor ({Kind})")]
+    public static partial void ActivityNotReported(ILogger logger, Exception exception, string threadId, string runId, string kind);
 }

@@ -1,11 +1,12 @@
-using Conversations.Silo.Cluster;
+using Conversations.Grains.Health;
+using Conversations.Silo.Hosting;
 
 namespace Conversations.Silo;
 
 /// <summary>
-/// A cluster silo process: hosts thread grains on PostgreSQL storage and serves their calls and live events to
-/// gateways over its internal endpoints. Settings: section <c>Cluster</c> (env <c>Cluster__X</c>) and the model
-/// settings (<c>OPENAI_*</c>).
+/// A cluster silo process: an Orleans silo hosting the thread grains, on PostgreSQL. Settings: section <c>Cluster</c>
+/// (env <c>Cluster__X</c>) and the model settings (<c>OPENAI_*</c>). It serves <c>/health</c> (liveness) and
+/// <c>/health/ready</c> (storage) over HTTP for probes; gateways reach it through Orleans.
 /// </summary>
 public static class SiloProgram
 {
@@ -13,12 +14,23 @@ public static class SiloProgram
     {
         var builder = WebApplication.CreateBuilder(args);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        builder.Services.AddProblemDetails();
+        builder.Logging.AddFilter("Orleans", LogLevel.Warning);
+        builder.Logging.AddFilter("Polly", LogLevel.Warning);
         builder.AddClusterSilo();
 
         var app = builder.Build();
-        app.UseExceptionHandler();
-        app.MapInternalApi();
+        app.MapGet("/health", () => TypedResults.Ok(new { status = "healthy" }));
+        app.MapGet("/health/ready", async (IEnumerable<IReadinessCheck> checks, CancellationToken cancellationToken) =>
+        {
+            var results = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var check in checks)
+            {
+                results[check.Name] = await check.CheckAsync(cancellationToken) ?? "ready";
+            }
+
+            var ready = results.Values.All(v => v == "ready");
+            return TypedResults.Json(new { status = ready ? "ready" : "unavailable", checks = results }, statusCode: ready ? 200 : 503);
+        });
         await app.RunAsync();
     }
 }

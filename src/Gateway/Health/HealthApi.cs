@@ -1,6 +1,5 @@
-using Conversations.Grains.Models;
-using Conversations.Grains.Tools;
-using Conversations.Silo.Hosting;
+using Conversations.Gateway.Catalog;
+using Conversations.Grains.Abstractions.Health;
 
 namespace Conversations.Gateway.Health;
 
@@ -27,32 +26,31 @@ public static class HealthApi
     /// <summary>Readiness report: each dependency with <c>ready</c> or why it is not.</summary>
     public sealed record ReadinessResponse(string Status, IReadOnlyDictionary<string, string> Checks);
 
-    private static HealthResponse GetHealth(IChatModelProvider models, ToolRegistry tools, TimeProvider time, GatewayMode mode) =>
-        new("healthy", time.GetUtcNow(), mode.Name, models.DefaultModel, [.. tools.All.Select(t => t.Definition.Name).Order(StringComparer.Ordinal)]);
-
-    private static async Task<IResult> GetReadinessAsync(IEnumerable<IReadinessCheck> checks, CancellationToken cancellationToken)
+    private static async Task<HealthResponse> GetHealth(SiloCatalog silo, TimeProvider time, GatewayMode mode, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(5));
-        var results = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var check in checks)
-        {
-            string? problem;
-            try
-            {
-                problem = await check.CheckAsync(timeout.Token);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                problem = "did not answer within 5 s";
-            }
+        var models = await silo.GetModelsAsync(cancellationToken);
+        return new("healthy", time.GetUtcNow(), mode.Name, models.DefaultModel, models.Tools);
+    }
 
-            results[check.Name] = problem ?? "ready";
+    private static async Task<IResult> GetReadinessAsync(IGrainFactory grains, CancellationToken cancellationToken)
+    {
+        Dictionary<string, string> results;
+        try
+        {
+            // The silo that answers checks its storage; no answer at all means no silo is reachable.
+            results = await grains.GetGrain<IReadinessGrain>(0).CheckAsync(cancellationToken).WaitAsync(ReadinessTimeout, cancellationToken);
+            results["silos"] = "ready";
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            results = new Dictionary<string, string>(StringComparer.Ordinal) { ["silos"] = $"no silo answered within {ReadinessTimeout.TotalSeconds:0} s ({ex.GetType().Name})" };
         }
 
         var ready = results.Values.All(v => v == "ready");
         return TypedResults.Json(new ReadinessResponse(ready ? "ready" : "unavailable", results), statusCode: ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
     }
+
+    private static readonly TimeSpan ReadinessTimeout = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>Which topology this gateway runs in.</summary>

@@ -1,9 +1,7 @@
-using Conversations.Silo.Streams.Sse;
-using Conversations.Grains;
+using Conversations.Gateway.Streaming;
+using Conversations.Grains.Abstractions;
 using Conversations.Grains.Abstractions.Events;
-using Conversations.Grains.Abstractions.Runtime;
 using Conversations.Grains.Abstractions.Threads;
-using Conversations.Silo.Streams;
 
 namespace Conversations.Gateway.Threads;
 

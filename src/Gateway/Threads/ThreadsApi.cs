@@ -1,12 +1,9 @@
-using Conversations.Silo.Streams.Sse;
+using Conversations.Grains.Abstractions;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Conversations.Gateway.Streaming;
-using Conversations.Grains;
 using Conversations.Grains.Abstractions.Events;
-using Conversations.Grains.Abstractions.Runtime;
 using Conversations.Grains.Abstractions.Threads;
-using Conversations.Silo.Streams;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 

@@ -1,31 +1,42 @@
 namespace Conversations.Grains.Abstractions.Agents;
 
 /// <summary>A named agent configuration: what the model is told, which model and tools it uses, and its limits.</summary>
-public sealed record AgentDefinition(string Name)
+[GenerateSerializer, Immutable, Alias("conv.AgentDefinition")]
+public sealed record AgentDefinition([Id(0)] string Name)
 {
     public const string DefaultName = "default";
 
+    [Id(1)]
     public string Instructions { get; init; } = "You are a helpful assistant. Use the tools when they help.";
 
     /// <summary>The model name; null for the configured default model.</summary>
+    [Id(2)]
     public string? Model { get; init; }
 
     /// <summary>Names of the tools the agent may call; null for every registered tool.</summary>
+    [Id(3)]
     public IReadOnlyList<string>? Tools { get; init; }
 
     /// <summary>How many tool calls of one model turn run at once.</summary>
+    [Id(4)]
     public int MaxParallelTools { get; init; } = 4;
 
     /// <summary>How long one tool call may take before it fails.</summary>
+    [Id(5)]
     public TimeSpan ToolTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How many model calls one run may make.</summary>
+    [Id(6)]
     public int MaxDepth { get; init; } = 8;
 
     /// <summary><see cref="MultitaskStrategies"/>: what a second message does while a run is active.</summary>
+    [Id(7)]
     public string MultitaskStrategy { get; init; } = MultitaskStrategies.Reject;
 
+    [Id(8)]
     public double? Temperature { get; init; }
+
+    [Id(9)]
     public int? MaxTokens { get; init; }
 }
 

@@ -23,18 +23,23 @@ namespace Conversations.Grains.Abstractions.Events;
 [JsonDerivedType(typeof(RunCompleted), EventTypes.RunCompleted)]
 [JsonDerivedType(typeof(RunFailed), EventTypes.RunFailed)]
 [JsonDerivedType(typeof(RunCancelled), EventTypes.RunCancelled)]
+[GenerateSerializer, Immutable, Alias("conv.ThreadEvent")]
 public abstract record ThreadEvent
 {
     /// <summary>Per-thread sequence number, assigned by the thread stream when the event is appended (1, 2, 3, …).</summary>
+    [Id(0)]
     public long Sequence { get; init; }
 
     /// <summary>The thread this event belongs to.</summary>
+    [Id(1)]
     public required string ThreadId { get; init; }
 
     /// <summary>The run this event belongs to.</summary>
+    [Id(2)]
     public required string RunId { get; init; }
 
     /// <summary>When the stream appended the event.</summary>
+    [Id(3)]
     public DateTimeOffset CreatedAt { get; init; }
 
     /// <summary>The wire name of this event (<c>text.delta</c>, <c>run.completed</c>, …).</summary>
@@ -47,107 +52,152 @@ public abstract record ThreadEvent
 }
 
 /// <summary>A run began for a new user message.</summary>
+[GenerateSerializer, Immutable, Alias("conv.RunStarted")]
 public sealed record RunStarted : ThreadEvent
 {
+    [Id(0)]
     public required string UserMessageId { get; init; }
+    [Id(1)]
     public required string Agent { get; init; }
+    [Id(2)]
     public required string Model { get; init; }
     [JsonIgnore]
     public override string Type => EventTypes.RunStarted;
 }
 
 /// <summary>The model began an assistant message.</summary>
+[GenerateSerializer, Immutable, Alias("conv.MessageStarted")]
 public sealed record MessageStarted : ThreadEvent
 {
+    [Id(0)]
     public required string MessageId { get; init; }
+    [Id(1)]
     public string Role { get; init; } = MessageRoles.Assistant;
     [JsonIgnore]
     public override string Type => EventTypes.MessageStarted;
 }
 
 /// <summary>A piece of assistant text. The concatenation of a message's deltas equals its stored content.</summary>
+[GenerateSerializer, Immutable, Alias("conv.TextDelta")]
 public sealed record TextDelta : ThreadEvent
 {
+    [Id(0)]
     public required string MessageId { get; init; }
+    [Id(1)]
     public required string Text { get; init; }
     [JsonIgnore]
     public override string Type => EventTypes.TextDelta;
 }
 
 /// <summary>The model began a tool call; <see cref="Index"/> is its position within the model turn.</summary>
+[GenerateSerializer, Immutable, Alias("conv.ToolCallStarted")]
 public sealed record ToolCallStarted : ThreadEvent
 {
+    [Id(0)]
     public required string MessageId { get; init; }
+    [Id(1)]
     public required string CallId { get; init; }
+    [Id(2)]
     public required string Name { get; init; }
+    [Id(3)]
     public required int Index { get; init; }
     [JsonIgnore]
     public override string Type => EventTypes.ToolCallStarted;
 }
 
 /// <summary>A piece of a tool call's JSON arguments, as the model streams them.</summary>
+[GenerateSerializer, Immutable, Alias("conv.ToolCallArgumentsDelta")]
 public sealed record ToolCallArgumentsDelta : ThreadEvent
 {
+    [Id(0)]
     public required string CallId { get; init; }
+    [Id(1)]
     public required int Index { get; init; }
+    [Id(2)]
     public required string Delta { get; init; }
     [JsonIgnore]
     public override string Type => EventTypes.ToolCallArgumentsDelta;
 }
 
 /// <summary>A tool ran and returned a result.</summary>
+[GenerateSerializer, Immutable, Alias("conv.ToolCallCompleted")]
 public sealed record ToolCallCompleted : ThreadEvent
 {
+    [Id(0)]
     public required string CallId { get; init; }
+    [Id(1)]
     public required string Name { get; init; }
+    [Id(2)]
     public required string Arguments { get; init; }
+    [Id(3)]
     public required string Result { get; init; }
+    [Id(4)]
     public required long DurationMs { get; init; }
     [JsonIgnore]
     public override string Type => EventTypes.ToolCallCompleted;
 }
 
 /// <summary>A tool threw, timed out or was unknown; the error also went back to the model as the tool result.</summary>
+[GenerateSerializer, Immutable, Alias("conv.ToolCallFailed")]
 public sealed record ToolCallFailed : ThreadEvent
 {
+    [Id(0)]
     public required string CallId { get; init; }
+    [Id(1)]
     public required string Name { get; init; }
+    [Id(2)]
     public required string Arguments { get; init; }
+    [Id(3)]
     public required string Error { get; init; }
+    [Id(4)]
     public required long DurationMs { get; init; }
     [JsonIgnore]
     public override string Type => EventTypes.ToolCallFailed;
 }
 
 /// <summary>A step of the agent loop (<see cref="AgentStatuses"/>), with free-form details.</summary>
+[GenerateSerializer, Immutable, Alias("conv.AgentStatusChanged")]
 public sealed record AgentStatusChanged : ThreadEvent
 {
+    [Id(0)]
     public required string Status { get; init; }
+    [Id(1)]
     public IReadOnlyDictionary<string, object?>? Details { get; init; }
     [JsonIgnore]
     public override string Type => EventTypes.AgentStatus;
 }
 
 /// <summary>An assistant message ended: its whole content, its tool calls, why it ended and what it used.</summary>
+[GenerateSerializer, Immutable, Alias("conv.MessageCompleted")]
 public sealed record MessageCompleted : ThreadEvent
 {
+    [Id(0)]
     public required string MessageId { get; init; }
+    [Id(1)]
     public string Role { get; init; } = MessageRoles.Assistant;
+    [Id(2)]
     public required string Content { get; init; }
+    [Id(3)]
     public IReadOnlyList<ToolCallInfo> ToolCalls { get; init; } = [];
+    [Id(4)]
     public required string FinishReason { get; init; }
+    [Id(5)]
     public Usage? Usage { get; init; }
     /// <summary><see cref="MessageStatuses"/>: completed, or incomplete/cancelled when the run ended early.</summary>
+    [Id(6)]
     public string Status { get; init; } = MessageStatuses.Completed;
     [JsonIgnore]
     public override string Type => EventTypes.MessageCompleted;
 }
 
 /// <summary>The run ended normally: the model stopped or the depth limit was reached.</summary>
+[GenerateSerializer, Immutable, Alias("conv.RunCompleted")]
 public sealed record RunCompleted : ThreadEvent
 {
     /// <summary><c>stop</c>, <c>length</c> or <c>max_depth</c>.</summary>
+    [Id(0)]
     public required string StopReason { get; init; }
+    [Id(1)]
     public Usage? Usage { get; init; }
     [JsonIgnore]
     public override string Type => EventTypes.RunCompleted;
@@ -156,9 +206,12 @@ public sealed record RunCompleted : ThreadEvent
 }
 
 /// <summary>The run failed; every subscriber sees why.</summary>
+[GenerateSerializer, Immutable, Alias("conv.RunFailed")]
 public sealed record RunFailed : ThreadEvent
 {
+    [Id(0)]
     public required RunError Error { get; init; }
+    [Id(1)]
     public Usage? Usage { get; init; }
     [JsonIgnore]
     public override string Type => EventTypes.RunFailed;
@@ -167,9 +220,12 @@ public sealed record RunFailed : ThreadEvent
 }
 
 /// <summary>The run was cancelled; partial output is kept and marked cancelled.</summary>
+[GenerateSerializer, Immutable, Alias("conv.RunCancelled")]
 public sealed record RunCancelled : ThreadEvent
 {
+    [Id(0)]
     public string? Reason { get; init; }
+    [Id(1)]
     public Usage? Usage { get; init; }
     [JsonIgnore]
     public override string Type => EventTypes.RunCancelled;

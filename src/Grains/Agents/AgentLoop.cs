@@ -1,3 +1,4 @@
+using Conversations.Grains.Abstractions;
 using System.Text;
 using System.Text.Json;
 using Conversations.Grains.Abstractions.Agents;

@@ -1,64 +1,90 @@
+using Conversations.Grains.Abstractions;
+using System.Runtime.CompilerServices;
 using Conversations.Grains.Abstractions.Agents;
 using Conversations.Grains.Abstractions.Events;
-using Conversations.Grains.Abstractions.Runtime;
+using Conversations.Grains.Abstractions.Monitoring;
 using Conversations.Grains.Abstractions.Threads;
 using Conversations.Grains.Agents;
 using Conversations.Grains.Models;
 using Conversations.Grains.Tools;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Storage;
 
 namespace Conversations.Grains.Threads;
 
 /// <summary>
-/// The thread grain: the only writer of a thread's history. Calls arrive one at a time (the runtime's mailbox);
-/// a run executes in the background on the same turn-based scheduler, so grain fields are never touched by two
-/// pieces of code at once, and calls such as cancel are served while a run streams.
+/// The thread grain: the only writer of a thread's history. Orleans delivers calls one at a time; a run executes in
+/// the background on the activation's scheduler, so grain fields are never touched by two pieces of code at once,
+/// and calls such as cancel are served while a run streams (they interleave at the run's awaits).
 /// </summary>
+/// <remarks>
+/// Its compact state (metadata, counts, the active run, the reserved event sequences) is an
+/// <see cref="IPersistentState{TState}"/> with an ETag; messages and runs are rows of <see cref="IThreadHistory"/>,
+/// events rows of <see cref="IEventLog"/>. Every change writes the rows first, then the state, so a crash between
+/// the two leaves rows the state does not know of, which the next activation reconciles
+/// (<see cref="OnActivateAsync"/>). A write that finds another activation wrote first (an ETag or a row conflict)
+/// deactivates this one without overwriting anything.
+/// </remarks>
+[GrainType("thread")]
 public sealed class ThreadGrain(
-    GrainContext context,
-    IThreadStore store,
-    IThreadStreamProvider streams,
-    IAgentCatalog agents,
+    [PersistentState("thread", ThreadGrain.StorageName)] IPersistentState<ThreadGrainState> state,
+    IThreadHistory history,
+    IEventLog log,
     IChatModelProvider models,
     ToolRegistry tools,
     TimeProvider time,
-    ILogger<ThreadGrain> logger) : IThreadGrain, IGrainLifecycle
+    IOptions<ThreadStreamOptions> streamOptions,
+    ActiveRuns activeRuns,
+    ILogger<ThreadGrain> logger) : Grain, IThreadGrain, IRemindable
 {
-    private VersionedThreadState? _state;
-    private IThreadStream? _stream;
+    /// <summary>The grain storage provider that holds thread state.</summary>
+    public const string StorageName = "threads";
+
+    /// <summary>The reminder an active run holds, so a thread whose silo died is woken on another even if nobody watches.</summary>
+    public const string ActiveRunReminder = "active-run";
+
+    private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private ThreadEventStream? _stream;
     private ActiveRun? _activeRun;
 
-    private string ThreadId => context.Key;
+    private string ThreadId => this.GetPrimaryKeyString();
+
+    private bool Exists => state.State.Id is not null;
+
+    private int MessageCount => state.State.MessageCount;
 
     private DateTimeOffset Now() => time.GetUtcNow();
 
-    private IThreadStream Stream => _stream ?? throw new InvalidOperationException("The grain is not active.");
+    private ThreadEventStream Stream => _stream ?? throw new InvalidOperationException("The grain is not active.");
 
     /// <inheritdoc />
-    public bool IsBusy => _activeRun is not null;
-
-    /// <inheritdoc />
-    public async Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _state = await store.ReadAsync(ThreadId, cancellationToken);
-        _stream = await streams.GetStreamAsync(ThreadId, cancellationToken);
-        if (_state?.State.ActiveRunId is { } lostRunId)
+        _stream = new ThreadEventStream(ThreadId, log, streamOptions.Value, time, logger)
         {
-            // The state says a run is active, but no activation was running it: the node that ran it stopped.
-            await EndLostRunAsync(lostRunId, cancellationToken);
+            Reserve = ReserveSequencesAsync,
+        };
+        if (!Exists)
+        {
+            return;
         }
+
+        var lastSequence = await log.GetLastSequenceAsync(ThreadId, cancellationToken);
+        _stream.Start(lastSequence, state.State.ReservedSequence);
+        await ReconcileAsync(cancellationToken);
     }
 
     /// <inheritdoc />
-    public async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         if (_activeRun is { } run)
         {
             run.Interrupt(new RunError(
                 RunErrorCodes.Interrupted,
-                reason == DeactivationReason.OwnershipLost
-                    ? "The run was interrupted: the node running it lost the thread to another node."
-                    : "The server shut down while the run was in progress."));
+                reason.ReasonCode == DeactivationReasonCode.ShuttingDown
+                    ? "The server shut down while the run was in progress."
+                    : $"The run was interrupted: its thread was deactivated ({reason.Description})."));
             try
             {
                 await run.Completion.WaitAsync(cancellationToken);
@@ -69,18 +95,33 @@ public sealed class ThreadGrain(
             }
         }
 
-        if (_stream is IAsyncDisposable disposable)
+        if (_stream is { } stream)
         {
-            await disposable.DisposeAsync();
+            try
+            {
+                await stream.FlushAsync(cancellationToken);
+                if (Exists && stream.ReservedThrough > stream.LastSequence && _activeRun is null)
+                {
+                    // Hand back what this activation reserved and did not use, so numbering stays dense across
+                    // deactivations; only a crash leaves a gap.
+                    await WriteStateAsync(s => s with { ReservedSequence = stream.LastSequence }, cancellationToken);
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or StorageUnavailableException or InconsistentStateException)
+            {
+                Log.StreamNotFlushedOnDeactivation(logger, ex, ThreadId);
+            }
+            finally
+            {
+                stream.Close();
+            }
         }
-
-        _stream = null;
     }
 
     /// <inheritdoc />
     public async Task<ThreadSnapshot?> CreateAsync(CreateThread command, CancellationToken cancellationToken = default)
     {
-        if (_state is not null)
+        if (Exists)
         {
             return null;
         }
@@ -89,33 +130,28 @@ public sealed class ThreadGrain(
         var messages = (command.Messages ?? [])
             .Select((m, i) => new ThreadMessage(Ids.NewMessageId(), i + 1, m.Role, m.Content, now))
             .ToList();
-        var state = new ThreadGrainState(ThreadId, now, now)
+        var created = new ThreadGrainState
         {
-            Metadata = command.Metadata ?? new Dictionary<string, string>(),
+            Id = ThreadId,
+            CreatedAt = now,
+            UpdatedAt = now,
+            Metadata = command.Metadata is null ? new Dictionary<string, string>() : new Dictionary<string, string>(command.Metadata),
             MessageCount = messages.Count,
         };
-        try
-        {
-            await WriteAsync(state, messages, [], cancellationToken);
-        }
-        catch (StorageConflictException)
-        {
-            // Created concurrently elsewhere (another node, before this activation read): it exists.
-            _state = await store.ReadAsync(ThreadId, cancellationToken);
-            return null;
-        }
-
-        return ThreadSnapshot.From(state);
+        var lastSequence = await log.GetLastSequenceAsync(ThreadId, cancellationToken);
+        await CommitAsync(_ => created, messages, [], cancellationToken);
+        Stream.Start(lastSequence, 0);
+        return ThreadSnapshot.From(ThreadId, created);
     }
 
     /// <inheritdoc />
     public Task<ThreadSnapshot?> GetAsync(CancellationToken cancellationToken = default) =>
-        Task.FromResult(_state is null ? null : ThreadSnapshot.From(_state.State));
+        Task.FromResult(Exists ? ThreadSnapshot.From(ThreadId, state.State) : null);
 
     /// <inheritdoc />
     public async Task<MessagePage?> GetMessagesAsync(MessagePageRequest request, CancellationToken cancellationToken = default)
     {
-        if (_state is null)
+        if (!Exists)
         {
             return null;
         }
@@ -123,7 +159,7 @@ public sealed class ThreadGrain(
         var afterOrdinal = 0;
         if (request.After is not null)
         {
-            var ordinal = await store.FindMessageOrdinalAsync(ThreadId, request.After, cancellationToken);
+            var ordinal = await history.FindMessageOrdinalAsync(ThreadId, request.After, cancellationToken);
             if (ordinal is null)
             {
                 return new MessagePage([], false);
@@ -133,18 +169,18 @@ public sealed class ThreadGrain(
         }
 
         var limit = Math.Clamp(request.Limit, 1, 1000);
-        var page = await store.ReadMessagesAsync(ThreadId, afterOrdinal, limit + 1, cancellationToken);
+        var page = await history.ReadMessagesAsync(ThreadId, afterOrdinal, limit + 1, cancellationToken);
         return new MessagePage(page.Take(limit).ToList(), page.Count > limit);
     }
 
     /// <inheritdoc />
     public async Task<RunRecord?> GetRunAsync(string runId, CancellationToken cancellationToken = default) =>
-        _state is null ? null : _activeRun?.RunId == runId ? _activeRun.Record : await store.ReadRunAsync(ThreadId, runId, cancellationToken);
+        !Exists ? null : _activeRun?.RunId == runId ? _activeRun.Record : await history.ReadRunAsync(ThreadId, runId, cancellationToken);
 
     /// <inheritdoc />
     public async Task<AppendMessagesResult> AppendMessagesAsync(IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default)
     {
-        if (_state is null)
+        if (!Exists)
         {
             return new AppendMessagesResult.ThreadNotFound();
         }
@@ -155,13 +191,13 @@ public sealed class ThreadGrain(
         }
 
         var now = time.GetUtcNow();
-        var state = _state.State;
+        var first = state.State.MessageCount + 1;
         var stored = messages
-            .Select((m, i) => new ThreadMessage(Ids.NewMessageId(), state.MessageCount + i + 1, m.Role, m.Content, now))
+            .Select((m, i) => new ThreadMessage(Ids.NewMessageId(), first + i, m.Role, m.Content, now))
             .ToList();
         if (stored.Count > 0)
         {
-            await WriteAsync(state with { MessageCount = state.MessageCount + stored.Count, UpdatedAt = now }, stored, [], cancellationToken);
+            await CommitAsync(s => s with { MessageCount = s.MessageCount + stored.Count, UpdatedAt = now }, stored, [], cancellationToken);
         }
 
         return new AppendMessagesResult.Appended(stored);
@@ -170,13 +206,13 @@ public sealed class ThreadGrain(
     /// <inheritdoc />
     public async Task<SendMessageResult> SendMessageAsync(SendMessage command, CancellationToken cancellationToken = default)
     {
-        if (_state is null)
+        if (!Exists)
         {
             return new SendMessageResult.ThreadNotFound();
         }
 
         var agentName = command.Agent ?? AgentDefinition.DefaultName;
-        var agent = await agents.GetAsync(agentName, cancellationToken);
+        var agent = await GrainFactory.GetGrain<IAgentCatalogGrain>(IAgentCatalogGrain.Key).GetAsync(agentName, cancellationToken);
         if (agent is null)
         {
             return new SendMessageResult.AgentNotFound(agentName);
@@ -184,8 +220,8 @@ public sealed class ThreadGrain(
 
         if (command.RunId is { } requestedRunId)
         {
-            // Delivered again (a queue entry whose first delivery already started the run): answer as before.
-            var existing = _activeRun?.RunId == requestedRunId ? _activeRun.Record : await store.ReadRunAsync(ThreadId, requestedRunId, cancellationToken);
+            // Sent again (a retry whose first delivery already started the run): answer as before.
+            var existing = _activeRun?.RunId == requestedRunId ? _activeRun.Record : await history.ReadRunAsync(ThreadId, requestedRunId, cancellationToken);
             if (existing is not null)
             {
                 return new SendMessageResult.Accepted(existing.Id, existing.UserMessageId, existing.StartSequence);
@@ -207,30 +243,44 @@ public sealed class ThreadGrain(
         var model = models.Resolve(agent.Model);
         var now = time.GetUtcNow();
         var runId = command.RunId ?? Ids.NewRunId();
-        var state = _state.State;
-        var userMessage = new ThreadMessage(Ids.NewMessageId(), state.MessageCount + 1, MessageRoles.User, command.Content, now) { RunId = runId };
-        var run = new RunRecord(runId, ThreadId, agent.Name, userMessage.Id, now) { StartSequence = Stream.LastSequence + 1 };
+        var userMessage = new ThreadMessage(Ids.NewMessageId(), state.State.MessageCount + 1, MessageRoles.User, command.Content, now) { RunId = runId };
+        var run = new RunRecord(runId, ThreadId, agent.Name, userMessage.Id, now) { StartSequence = Stream.NextSequence };
 
-        // Durable first: the user message and the run exist before anyone hears of them.
-        await WriteAsync(
-            state with { MessageCount = userMessage.Ordinal, ActiveRunId = runId, LastRunId = runId, UpdatedAt = now },
+        // Durable first: the user message and the run exist before anyone hears of them; the same state write
+        // reserves the sequences the run's events will use.
+        var reservation = Stream.ReservationFor(streamOptions.Value.ReservationBlock);
+        await CommitAsync(
+            s => s with { MessageCount = userMessage.Ordinal, ActiveRunId = runId, LastRunId = runId, UpdatedAt = now, ReservedSequence = Math.Max(s.ReservedSequence, reservation) },
             [userMessage],
             [run],
             cancellationToken);
-        var started = await Stream.AppendAsync(
-            new RunStarted { ThreadId = ThreadId, RunId = runId, UserMessageId = userMessage.Id, Agent = agent.Name, Model = model.Name },
-            CancellationToken.None);
+        Stream.Reserved(reservation);
+        try
+        {
+            await this.RegisterOrUpdateReminder(ActiveRunReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The reminder only wakes the thread if its silo dies; the run goes on without it.
+            Log.ReminderNotRegistered(logger, ex, ThreadId, runId);
+        }
 
-        _activeRun = new ActiveRun(run with { StartSequence = started.Sequence });
+
+        var started = await Stream.AppendAsync(
+            new RunStarted { ThreadId = ThreadId, RunId = runId, UserMessageId = userMessage.Id, Agent = agent.Name, Model = model.Name });
+        var current = new ActiveRun(run with { StartSequence = started.Sequence }, model.Name);
+        _activeRun = current;
         Log.RunStarted(logger, ThreadId, runId, agent.Name, model.Name);
-        _activeRun.Completion = ExecuteRunAsync(_activeRun, agent, model);
+        await ReportAsync(Activity(RunActivityKinds.Started, current.Record, model.Name));
+        current.Completion = ExecuteRunAsync(current, agent, model);
+        activeRuns.Add(current, reason => current.Interrupt(new RunError(RunErrorCodes.Interrupted, reason)), () => current.Completion);
         return new SendMessageResult.Accepted(runId, userMessage.Id, started.Sequence);
     }
 
     /// <inheritdoc />
     public async Task<CancelRunResult> CancelRunAsync(string runId, CancellationToken cancellationToken = default)
     {
-        if (_state is null)
+        if (!Exists)
         {
             return new CancelRunResult.NotFound();
         }
@@ -241,21 +291,50 @@ public sealed class ThreadGrain(
             return new CancelRunResult.Cancelling(active.Record);
         }
 
-        var stored = await store.ReadRunAsync(ThreadId, runId, cancellationToken);
+        var stored = await history.ReadRunAsync(ThreadId, runId, cancellationToken);
         return stored is null ? new CancelRunResult.NotFound() : new CancelRunResult.AlreadyEnded(stored);
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<ThreadEvent> WatchAsync(long afterSequence, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        if (!Exists)
+        {
+            yield break;
+        }
+
+        await foreach (var next in Stream.WatchAsync(afterSequence, cancellationToken))
+        {
+            yield return next;
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<List<ThreadEvent>> ReadEventsAsync(long afterSequence, long throughSequence, int limit, CancellationToken cancellationToken = default) =>
+        Exists ? await Stream.ReadAsync(afterSequence, throughSequence, Math.Clamp(limit, 1, 1000), cancellationToken) : [];
+
+    /// <inheritdoc />
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        // Activating the grain already ended a run its previous activation lost (OnActivateAsync); a reminder
+        // that finds no run here has done its job.
+        if (reminderName == ActiveRunReminder && _activeRun is null)
+        {
+            await UnregisterActiveRunReminderAsync();
+        }
     }
 
     private async Task ExecuteRunAsync(ActiveRun run, AgentDefinition agent, IChatModel model)
     {
-        // The run owns its lifetime: it is stopped by a cancel or a shutdown, never by the caller that started it.
+        // The run owns its lifetime: it is stopped by a cancel or a deactivation, never by the caller that started it.
         await Task.Yield();
         var sink = new RunSink(this, run);
         ThreadEvent terminal;
         RunRecord ended;
         try
         {
-            var history = await store.ReadMessagesAsync(ThreadId, 0, int.MaxValue, run.Token);
-            var result = await new AgentLoop(model, tools, time).RunAsync(ThreadId, run.RunId, agent, history, sink, run.Token);
+            var context = await history.ReadMessagesAsync(ThreadId, 0, int.MaxValue, run.Token);
+            var result = await new AgentLoop(model, tools, time).RunAsync(ThreadId, run.RunId, agent, context, sink, run.Token);
             ended = run.Record with { Status = RunStatuses.Completed, StopReason = result.StopReason, Usage = result.Usage };
             terminal = new RunCompleted { ThreadId = ThreadId, RunId = run.RunId, StopReason = result.StopReason, Usage = result.Usage };
             Log.RunCompleted(logger, ThreadId, run.RunId, result.StopReason);
@@ -264,9 +343,7 @@ public sealed class ThreadGrain(
         {
             if (run.InterruptedBy is { } error)
             {
-                ended = run.Record with { Status = RunStatuses.Failed, Error = error, Usage = sink.Usage };
-                terminal = new RunFailed { ThreadId = ThreadId, RunId = run.RunId, Error = error, Usage = sink.Usage };
-                Log.RunFailed(logger, ThreadId, run.RunId, error.Code, error.Message);
+                (ended, terminal) = Failed(run, error, sink.Usage);
             }
             else
             {
@@ -277,10 +354,11 @@ public sealed class ThreadGrain(
         }
         catch (ModelException ex)
         {
-            var error = new RunError(ex.Code, ex.Message);
-            ended = run.Record with { Status = RunStatuses.Failed, Error = error, Usage = sink.Usage };
-            terminal = new RunFailed { ThreadId = ThreadId, RunId = run.RunId, Error = error, Usage = sink.Usage };
-            Log.RunFailed(logger, ThreadId, run.RunId, error.Code, error.Message);
+            (ended, terminal) = Failed(run, new RunError(ex.Code, ex.Message), sink.Usage);
+        }
+        catch (StorageUnavailableException)
+        {
+            (ended, terminal) = Failed(run, new RunError(RunErrorCodes.Internal, "The run failed: the storage became unavailable."), sink.Usage);
         }
         catch (Exception ex)
         {
@@ -293,7 +371,7 @@ public sealed class ThreadGrain(
         ended = ended with { EndedAt = time.GetUtcNow() };
         try
         {
-            await WriteAsync(_state!.State with { ActiveRunId = null, UpdatedAt = ended.EndedAt.Value }, [], [ended], CancellationToken.None);
+            await CommitAsync(s => s with { ActiveRunId = null, UpdatedAt = ended.EndedAt.Value }, [], [ended], CancellationToken.None);
         }
         catch (Exception ex)
         {
@@ -302,32 +380,191 @@ public sealed class ThreadGrain(
         finally
         {
             _activeRun = null;
-            await Stream.AppendAsync(terminal, CancellationToken.None);
+        }
+
+        try
+        {
+            // Every watcher hears how the run ended, even when its end could not be stored (the next activation then
+            // ends it again as interrupted: a watcher may hear of the end twice, never not at all).
+            await Stream.AppendDurableAsync(terminal);
+        }
+        finally
+        {
+            activeRuns.Remove(run);
+        }
+
+        await ReportAsync(Activity(ended.Status, ended, run.Model));
+
+        if (run.InterruptedBy is not null)
+        {
+            // The silo is going away (its reminder service too): the reminder stays, and the thread's next
+            // activation, which it wakes, finds no run and removes it.
+            return;
+        }
+
+        try
+        {
+            await UnregisterActiveRunReminderAsync();
+        }
+        catch (Exception ex)
+        {
+            Log.ReminderNotRemoved(logger, ex, ThreadId, run.RunId);
         }
     }
 
-    private async Task EndLostRunAsync(string runId, CancellationToken cancellationToken)
+    private (RunRecord Ended, ThreadEvent Terminal) Failed(ActiveRun run, RunError error, Usage? usage)
     {
-        var error = new RunError(RunErrorCodes.Interrupted, "The run was interrupted: the node running it stopped before it ended.");
-        var stored = await store.ReadRunAsync(ThreadId, runId, cancellationToken);
+        Log.RunFailed(logger, ThreadId, run.RunId, error.Code, error.Message);
+        return (run.Record with { Status = RunStatuses.Failed, Error = error, Usage = usage },
+            new RunFailed { ThreadId = ThreadId, RunId = run.RunId, Error = error, Usage = usage });
+    }
+
+    /// <summary>
+    /// Brings the state in line with the history after a crash: messages stored whose count the state missed, and
+    /// runs still marked running that no activation runs any more (they fail as interrupted, and every watcher hears).
+    /// </summary>
+    private async Task ReconcileAsync(CancellationToken cancellationToken)
+    {
+        var lastOrdinal = await history.GetLastOrdinalAsync(ThreadId, cancellationToken);
+        var lost = (await history.ReadUnfinishedRunsAsync(ThreadId, cancellationToken)).ToList();
+        if (state.State.ActiveRunId is { } activeRunId && lost.All(r => r.Id != activeRunId))
+        {
+            var stored = await history.ReadRunAsync(ThreadId, activeRunId, cancellationToken);
+            lost.Add(stored ?? new RunRecord(activeRunId, ThreadId, AgentDefinition.DefaultName, string.Empty, time.GetUtcNow()));
+        }
+
+        if (lastOrdinal == state.State.MessageCount && lost.Count == 0)
+        {
+            return;
+        }
+
         var now = time.GetUtcNow();
-        var ended = (stored ?? new RunRecord(runId, ThreadId, AgentDefinition.DefaultName, string.Empty, now))
-            with { Status = RunStatuses.Failed, Error = error, EndedAt = now };
-        await WriteAsync(_state!.State with { ActiveRunId = null, UpdatedAt = now }, [], [ended], cancellationToken);
-        await Stream.AppendAsync(new RunFailed { ThreadId = ThreadId, RunId = runId, Error = error }, cancellationToken);
-        Log.RunFailed(logger, ThreadId, runId, error.Code, error.Message);
-    }
-
-    private async Task WriteAsync(
-        ThreadGrainState state, IReadOnlyList<ThreadMessage> messages, IReadOnlyList<RunRecord> runs, CancellationToken cancellationToken)
-    {
-        var version = await store.WriteAsync(
-            new ThreadWrite(state, _state?.Version ?? 0) { Messages = messages, Runs = runs },
+        var error = new RunError(RunErrorCodes.Interrupted, "The run was interrupted: the node running it stopped before it ended.");
+        var ended = lost.Select(r => r with { Status = RunStatuses.Failed, Error = error, EndedAt = now }).ToList();
+        var reservation = Stream.ReservationFor(ended.Count);
+        await CommitAsync(
+            s => s with { MessageCount = lastOrdinal, ActiveRunId = null, UpdatedAt = now, ReservedSequence = Math.Max(s.ReservedSequence, reservation) },
+            [],
+            ended,
             cancellationToken);
-        _state = new VersionedThreadState(state, version);
+        Stream.Reserved(reservation);
+        foreach (var run in ended)
+        {
+            await Stream.AppendDurableAsync(new RunFailed { ThreadId = ThreadId, RunId = run.Id, Error = error });
+            Log.RunFailed(logger, ThreadId, run.Id, error.Code, error.Message);
+            await ReportAsync(Activity(RunActivityKinds.Failed, run, "unknown"));
+        }
+
+        if (lost.Count > 0)
+        {
+            await UnregisterActiveRunReminderAsync();
+        }
     }
 
-    /// <summary>Where the agent loop's events and messages go: the stream, and the grain's state.</summary>
+    private RunActivity Activity(string kind, RunRecord run, string model) =>
+        new(kind, ThreadId, run.Id, run.Agent, model, RuntimeIdentity, time.GetUtcNow())
+        {
+            Usage = run.Usage,
+            Error = run.Error,
+            Duration = run.EndedAt - run.StartedAt,
+        };
+
+    /// <summary>Tells the cluster's monitor (this silo's run-activity stream); monitoring never fails a run.</summary>
+    private async Task ReportAsync(RunActivity activity)
+    {
+        try
+        {
+            await this.GetStreamProvider(RunActivity.StreamProvider)
+                .GetStream<RunActivity>(StreamId.Create(RunActivity.StreamNamespace, RuntimeIdentity))
+                .OnNextAsync(activity);
+        }
+        catch (Exception ex)
+        {
+            Log.ActivityNotReported(logger, ex, ThreadId, activity.RunId, activity.Kind);
+        }
+    }
+
+    private async Task UnregisterActiveRunReminderAsync()
+    {
+        if (await this.GetReminder(ActiveRunReminder) is { } reminder)
+        {
+            await this.UnregisterReminder(reminder);
+        }
+    }
+
+    /// <summary>Reserves event sequences through <paramref name="through"/> with a state write of its own.</summary>
+    private async Task<long> ReserveSequencesAsync(long through)
+    {
+        await WriteStateAsync(s => s with { ReservedSequence = Math.Max(s.ReservedSequence, through) }, CancellationToken.None);
+        return state.State.ReservedSequence;
+    }
+
+    /// <summary>Writes history rows, then the state changed by <paramref name="change"/>; one writer at a time.</summary>
+    private async Task CommitAsync(
+        Func<ThreadGrainState, ThreadGrainState> change, IReadOnlyList<ThreadMessage> messages, IReadOnlyList<RunRecord> runs, CancellationToken cancellationToken)
+    {
+        await _writeGate.WaitAsync(cancellationToken);
+        try
+        {
+            if (messages.Count > 0 || runs.Count > 0)
+            {
+                try
+                {
+                    await history.AppendAsync(ThreadId, messages, runs, cancellationToken);
+                }
+                catch (HistoryConflictException ex)
+                {
+                    Log.ConcurrentWriter(logger, ex, ThreadId);
+                    DeactivateOnIdle();
+                    throw new StorageUnavailableException($"Thread '{ThreadId}' was written by another activation; retry.");
+                }
+            }
+
+            await WriteStateCoreAsync(change, cancellationToken);
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+    }
+
+    private async Task WriteStateAsync(Func<ThreadGrainState, ThreadGrainState> change, CancellationToken cancellationToken)
+    {
+        await _writeGate.WaitAsync(cancellationToken);
+        try
+        {
+            await WriteStateCoreAsync(change, cancellationToken);
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+    }
+
+    private async Task WriteStateCoreAsync(Func<ThreadGrainState, ThreadGrainState> change, CancellationToken cancellationToken)
+    {
+        var previous = state.State;
+        state.State = change(previous);
+        try
+        {
+            await state.WriteStateAsync(cancellationToken);
+        }
+        catch (InconsistentStateException ex)
+        {
+            // Another activation wrote first: never overwrite; this one goes away and the next reads what is stored.
+            state.State = previous;
+            Log.ConcurrentWriter(logger, ex, ThreadId);
+            DeactivateOnIdle();
+            throw new StorageUnavailableException($"Thread '{ThreadId}' was written by another activation; retry.");
+        }
+        catch (Exception ex) when (ex is not (OperationCanceledException or StorageUnavailableException))
+        {
+            state.State = previous;
+            throw new StorageUnavailableException($"The state of thread '{ThreadId}' could not be stored: {ex.GetType().Name}.");
+        }
+    }
+
+    /// <summary>Where the agent loop's events and messages go: the stream, and the grain's history.</summary>
     private sealed class RunSink(ThreadGrain grain, ActiveRun run) : IRunSink
     {
         public Usage? Usage { get; private set; }
@@ -341,23 +578,26 @@ public sealed class ThreadGrain(
                 Usage = Abstractions.Threads.Usage.Add(Usage, completed.Usage);
             }
 
-            await grain.Stream.AppendAsync(threadEvent, cancellationToken);
+            await grain.Stream.AppendAsync(threadEvent);
         }
 
         public async Task AppendMessagesAsync(IReadOnlyList<ThreadMessage> messages, CancellationToken cancellationToken)
         {
-            var state = grain._state!.State;
-            var numbered = messages.Select((m, i) => m with { Ordinal = state.MessageCount + i + 1 }).ToList();
-            await grain.WriteAsync(
-                state with { MessageCount = state.MessageCount + numbered.Count, UpdatedAt = grain.Now() },
+            var first = grain.MessageCount + 1;
+            var numbered = messages.Select((m, i) => m with { Ordinal = first + i }).ToList();
+            var now = grain.Now();
+            await grain.CommitAsync(
+                s => s with { MessageCount = s.MessageCount + numbered.Count, UpdatedAt = now },
                 numbered,
                 [],
                 cancellationToken);
         }
     }
 
-    private sealed class ActiveRun(RunRecord record)
+    private sealed class ActiveRun(RunRecord record, string model)
     {
+        public string Model { get; } = model;
+
         private readonly CancellationTokenSource _cancellation = new();
 
         public RunRecord Record { get; } = record;

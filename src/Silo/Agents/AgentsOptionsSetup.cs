@@ -3,6 +3,8 @@ using Microsoft.Extensions.Options;
 
 namespace Conversations.Silo.Agents;
 
+using Conversations.Grains.Agents;
+
 /// <summary>Binds <c>Agents:{name}</c> sections and validates each, naming the setting that is wrong.</summary>
 internal sealed class AgentsOptionsSetup(IConfiguration configuration) : IConfigureOptions<AgentsOptions>, IValidateOptions<AgentsOptions>
 {

@@ -1,104 +1,63 @@
-using Conversations.Grains.Abstractions.Agents;
-using Conversations.Grains.Abstractions.Runtime;
-using Conversations.Grains.Abstractions.Threads;
-using Conversations.Grains.Models;
+using System.Net;
+using System.Net.Sockets;
+using Conversations.Grains.Agents;
+using Conversations.Grains.Health;
 using Conversations.Grains.Threads;
-using Conversations.Grains.Tools;
-using Conversations.Grains.Tools.Calculate;
-using Conversations.Grains.Tools.Time;
-using Conversations.Silo.Agents;
-using Conversations.Silo.Models;
-using Conversations.Silo.Runtime;
 using Conversations.Silo.Storage;
 using Conversations.Silo.Storage.Sqlite;
-using Conversations.Silo.Streams;
-using Conversations.Silo.Streams.InProcess;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Runtime.Hosting;
 
 namespace Conversations.Silo.Hosting;
 
-/// <summary>Registers a silo in the host: runtime, grains, storage, streams, models and tools.</summary>
+/// <summary>The embedded topology: this process co-hosts an Orleans silo, with state in a SQLite file.</summary>
 public static class EmbeddedSiloExtensions
 {
     /// <summary>
-    /// The embedded topology: this process hosts the silo, state is in a SQLite file and streams are in process.
+    /// Co-hosts a silo in this process: localhost clustering on free loopback ports (or <c>Orleans:SiloPort</c> and
+    /// <c>Orleans:GatewayPort</c>), grain state, history and events in one SQLite file (<c>Storage:SqlitePath</c>),
+    /// in-memory reminders. The host's <see cref="IGrainFactory"/> reaches the grains.
     /// </summary>
     public static IHostApplicationBuilder AddEmbeddedSilo(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddSiloCore();
         services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
-
-        // Storage: one SQLite file under the content root unless an absolute path is configured.
         services.AddSingleton(sp =>
         {
             var path = sp.GetRequiredService<IOptions<StorageOptions>>().Value.SqlitePath;
             return new SqliteDatabase(Path.GetFullPath(path, builder.Environment.ContentRootPath));
         });
-        services.AddSingleton<IStorageMigrator>(sp => new SqliteMigrator(sp.GetRequiredService<SqliteDatabase>()));
+        services.AddSingleton<IStorageMigrator, SqliteMigrator>();
+        services.AddHostedService<StorageMigration>();
         services.AddSingleton<IReadinessCheck, SqliteReadiness>();
-        services.AddSingleton<IThreadStore, SqliteThreadStore>();
+        services.AddSingleton<IThreadHistory, SqliteThreadHistory>();
         services.AddSingleton<IEventLog, SqliteEventLog>();
-        services.AddSingleton<IGrainOwnership, LocalOwnership>();
-        services.AddSingleton<IAgentCatalog, ConfiguredAgentCatalog>();
-        services.AddHostedService<SiloLifecycle>();
+        services.AddGrainServices();
+
+        var siloPort = builder.Configuration.GetValue<int?>("Orleans:SiloPort") ?? FreeLoopbackPort();
+        var gatewayPort = builder.Configuration.GetValue<int?>("Orleans:GatewayPort") ?? FreeLoopbackPort();
+        builder.UseOrleans(silo =>
+        {
+            silo.UseLocalhostClustering(siloPort, gatewayPort, serviceId: "conversations", clusterId: "embedded");
+            silo.Configure<EndpointOptions>(o => o.AdvertisedIPAddress = IPAddress.Loopback);
+            silo.Services.AddGrainStorage(ThreadGrain.StorageName, (sp, name) => new StorageFailureMapping(name, ActivatorUtilities.CreateInstance<SqliteGrainStorage>(sp)));
+            silo.Services.AddGrainStorage(AgentCatalogGrain.StorageName, (sp, name) => new StorageFailureMapping(name, ActivatorUtilities.CreateInstance<SqliteGrainStorage>(sp)));
+            silo.AddIncomingGrainCallFilter<StorageFailureCallFilter>();
+            silo.UseInMemoryReminderService();
+            silo.AddRunActivityStreams();
+        });
+        services.AddRunDrain();
         return builder;
     }
 
-    /// <summary>
-    /// What every silo has, whatever its storage: the runtime, thread grains, streams, agents' settings, models and
-    /// tools. Storage, ownership and the agent catalog are added by the topology.
-    /// </summary>
-    public static IServiceCollection AddSiloCore(this IServiceCollection services)
+    /// <summary>A port no one listens on now (the OS picks it); the silo binds it a moment later.</summary>
+    private static int FreeLoopbackPort()
     {
-        services.TryAddSingleton(TimeProvider.System);
-        services.AddOptions<RuntimeOptions>().BindConfiguration(RuntimeOptions.SectionName);
-        services.AddOptions<StreamOptions>().BindConfiguration(StreamOptions.SectionName);
-
-        // Streams.
-        services.AddSingleton<InProcessStreamHub>();
-        services.AddSingleton<IThreadStreamProvider>(sp => sp.GetRequiredService<InProcessStreamHub>());
-        services.AddSingleton<IThreadEventSource>(sp => sp.GetRequiredService<InProcessStreamHub>());
-
-        // Runtime and grains.
-        services.AddSingleton(new GrainKind(typeof(IThreadGrain), CreateThreadGrain));
-        services.AddSingleton<ActivationCatalog>();
-        services.AddSingleton<IGrainFactory, GrainFactory>();
-
-        return services.AddAgentSettings();
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
-
-    /// <summary>Agents' settings, models and tools: what silos run, and what gateways describe (health, model lists).</summary>
-    public static IServiceCollection AddAgentSettings(this IServiceCollection services)
-    {
-        services.TryAddSingleton(TimeProvider.System);
-        services.AddSingleton<IConfigureOptions<AgentsOptions>, AgentsOptionsSetup>();
-        services.AddSingleton<IValidateOptions<AgentsOptions>, AgentsOptionsSetup>();
-        services.AddOptions<AgentsOptions>().ValidateOnStart();
-        services.AddChatModels();
-        services.AddSingleton<ITool, CalculateTool>();
-        services.AddSingleton<ITool, GetTimeTool>();
-        services.AddSingleton(sp => new ToolRegistry(sp.GetServices<ITool>()));
-        return services;
-    }
-
-    /// <summary>A thread grain for one activation: its writes and events carry the activation's fencing token.</summary>
-    internal static object CreateThreadGrain(IServiceProvider services, GrainContext context, IOwnershipHandle ownership) =>
-        ActivatorUtilities.CreateInstance<ThreadGrain>(
-            services,
-            context,
-            new FencedThreadStore(services.GetRequiredService<IThreadStore>(), ownership.FencingToken),
-            services.GetRequiredService<InProcessStreamHub>().ForActivation(ownership.FencingToken));
-}
-
-/// <summary>Brings a storage's schema up to date at start.</summary>
-public interface IStorageMigrator
-{
-    /// <summary>Where the storage is, for the log (no secrets).</summary>
-    string Description { get; }
-
-    Task MigrateAsync(CancellationToken cancellationToken);
 }
 
 internal sealed class SqliteMigrator(SqliteDatabase database) : IStorageMigrator
@@ -106,42 +65,4 @@ internal sealed class SqliteMigrator(SqliteDatabase database) : IStorageMigrator
     public string Description => database.Path;
 
     public Task MigrateAsync(CancellationToken cancellationToken) => database.MigrateAsync(cancellationToken);
-}
-
-/// <summary>Prepares storage before requests are served; on stop, deactivates grains and flushes streams.</summary>
-internal sealed class SiloLifecycle(
-    IStorageMigrator storage,
-    ActivationCatalog catalog,
-    InProcessStreamHub streams,
-    IChatModelProvider models,
-    ModelSelection selection,
-    IHostApplicationLifetime lifetime,
-    ILogger<SiloLifecycle> logger) : IHostedService
-{
-    private Task _deactivation = Task.CompletedTask;
-
-    public async Task StartAsync(CancellationToken cancellationToken)
-    {
-        await storage.MigrateAsync(cancellationToken).ConfigureAwait(false);
-
-        // Runs end (and tell their subscribers why) as soon as the host begins to stop, so open streaming
-        // responses finish before the server stops accepting and draining connections.
-        lifetime.ApplicationStopping.Register(() => _deactivation = catalog.DeactivateAllAsync());
-        Log.StorageReady(logger, storage.Description);
-        if (selection.IsDemo)
-        {
-            Log.DemoModelInUse(logger);
-        }
-        else
-        {
-            Log.ModelConfigured(logger, selection.Endpoint, models.DefaultModel);
-        }
-    }
-
-    public async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await _deactivation.WaitAsync(cancellationToken).ConfigureAwait(false);
-        await catalog.DeactivateAllAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
-        await streams.FlushAsync(cancellationToken).ConfigureAwait(false);
-    }
 }

@@ -20,7 +20,9 @@ public sealed record ModelSelection(bool IsDemo, string Endpoint, OpenAiModelOpt
 
     /// <summary>
     /// Reads the OpenAI ecosystem's variables (<c>OPENAI_API_KEY</c>, <c>OPENAI_BASE_URL</c>, <c>OPENAI_MODEL</c>) and
-    /// the <c>OpenAI</c> section of configuration; the variables win. No key and no base URL: the demo model.
+    /// the <c>OpenAI</c> section of configuration; the variables win. No key and no base URL: the demo model. Azure
+    /// OpenAI is chosen by the base URL's host or by <c>OpenAI:Provider=azure</c> (see <see cref="OpenAiModelOptions.IsAzure"/>);
+    /// there, no key means Entra ID.
     /// </summary>
     public static ModelSelection FromConfiguration(IConfiguration configuration)
     {
@@ -28,6 +30,19 @@ public sealed record ModelSelection(bool IsDemo, string Endpoint, OpenAiModelOpt
         var apiKey = NullIfEmpty(configuration["OPENAI_API_KEY"]) ?? NullIfEmpty(section["ApiKey"]);
         var baseUrl = NullIfEmpty(configuration["OPENAI_BASE_URL"]) ?? NullIfEmpty(section["BaseUrl"]);
         var model = NullIfEmpty(configuration["OPENAI_MODEL"]) ?? NullIfEmpty(section["Model"]) ?? DefaultModelName;
+        var provider = NullIfEmpty(section["Provider"]) switch
+        {
+            null => (OpenAiProvider?)null,
+            var value when value.Equals("azure", StringComparison.OrdinalIgnoreCase) => OpenAiProvider.Azure,
+            var value when value.Equals("openai", StringComparison.OrdinalIgnoreCase) => OpenAiProvider.OpenAi,
+            var value => throw new InvalidOperationException($"OpenAI:Provider must be 'azure' or 'openai' (or unset: decided by the base URL's host); got '{value}'."),
+        };
+        if (provider == OpenAiProvider.Azure && baseUrl is null)
+        {
+            throw new InvalidOperationException(
+                "OpenAI:Provider=azure needs OPENAI_BASE_URL (or OpenAI:BaseUrl): the resource URL https://<resource>.openai.azure.com or its v1 endpoint …/openai/v1.");
+        }
+
         if (apiKey is null && baseUrl is null)
         {
             return new ModelSelection(true, "built-in demo model", null);
@@ -47,8 +62,22 @@ public sealed record ModelSelection(bool IsDemo, string Endpoint, OpenAiModelOpt
             SupportsStreaming = section.GetValue("SupportsStreaming", true),
             MaxRetries = section.GetValue("MaxRetries", 2),
             NetworkTimeout = section.GetValue("NetworkTimeout", TimeSpan.FromSeconds(100)),
+            Provider = provider,
+            AzureApiVersion = NullIfEmpty(section["AzureApiVersion"]) ?? OpenAiModelOptions.DefaultAzureApiVersion,
         };
-        return new ModelSelection(false, endpoint?.GetLeftPart(UriPartial.Path) ?? "https://api.openai.com/v1", options)
+        var described = endpoint?.GetLeftPart(UriPartial.Path) ?? "https://api.openai.com/v1";
+        if (options.IsAzure)
+        {
+            if (apiKey is null && endpoint!.Scheme != Uri.UriSchemeHttps)
+            {
+                throw new InvalidOperationException(
+                    $"Azure OpenAI without OPENAI_API_KEY uses Entra ID, whose tokens are only sent over https: OPENAI_BASE_URL (or OpenAI:BaseUrl) must be https; got '{baseUrl}'.");
+            }
+
+            described = $"{described} (Azure OpenAI, {(apiKey is null ? "Entra ID" : "api-key")})";
+        }
+
+        return new ModelSelection(false, described, options)
         {
             NonStreamingModels = ReadList(section.GetSection("NonStreamingModels")),
         };

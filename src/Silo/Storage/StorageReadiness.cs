@@ -1,4 +1,4 @@
-using Conversations.Silo.Hosting;
+using Conversations.Grains.Health;
 using Conversations.Silo.Storage.Postgres;
 using Conversations.Silo.Storage.Sqlite;
 using Npgsql;

@@ -9,24 +9,30 @@ namespace Conversations.Tests.Cluster;
 /// </summary>
 internal sealed class ClusterProcesses : IAsyncDisposable
 {
-    public const string ClusterKey = "test-cluster-key-0123456789";
-
     private readonly Dictionary<string, string?> _shared;
 
-    private ClusterProcesses(Dictionary<string, string?> shared) => _shared = shared;
+    private readonly Dictionary<string, string?> _siloOnly;
+
+    private ClusterProcesses(Dictionary<string, string?> shared, Dictionary<string, string?> siloOnly)
+    {
+        _shared = shared;
+        _siloOnly = siloOnly;
+    }
 
     public List<NodeProcess> Silos { get; } = [];
 
     public List<NodeProcess> Gateways { get; } = [];
 
     public static async Task<ClusterProcesses> StartAsync(
-        PostgresFixture postgres, int silos, int gateways, IDictionary<string, string?>? settings, CancellationToken cancellationToken)
+        PostgresFixture postgres, int silos, int gateways, IDictionary<string, string?>? settings, CancellationToken cancellationToken,
+        IDictionary<string, string?>? siloSettings = null)
     {
         var shared = new Dictionary<string, string?>
         {
             ["Cluster__PostgresConnectionString"] = postgres.ConnectionString,
             ["Cluster__Schema"] = postgres.Schema,
-            ["Cluster__ClusterKey"] = ClusterKey,
+            // Orleans' cluster id: one per test, so clusters of tests running side by side never meet.
+            ["Cluster__ClusterId"] = postgres.Schema,
             ["DemoModel__TokenDelay"] = "00:00:00",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
@@ -34,7 +40,7 @@ internal sealed class ClusterProcesses : IAsyncDisposable
             shared[key] = value;
         }
 
-        var cluster = new ClusterProcesses(shared);
+        var cluster = new ClusterProcesses(shared, new Dictionary<string, string?>(siloSettings ?? new Dictionary<string, string?>()));
         try
         {
             // Silos first (they migrate the schema); nodes of one kind start side by side.
@@ -49,8 +55,16 @@ internal sealed class ClusterProcesses : IAsyncDisposable
         }
     }
 
-    public Task<NodeProcess> StartSiloAsync(string siloId, CancellationToken cancellationToken) =>
-        NodeProcess.StartSiloAsync(new Dictionary<string, string?>(_shared) { ["Cluster__SiloId"] = siloId }, cancellationToken);
+    public Task<NodeProcess> StartSiloAsync(string siloName, CancellationToken cancellationToken)
+    {
+        var environment = new Dictionary<string, string?>(_shared) { ["Orleans__SiloName"] = siloName };
+        foreach (var (key, value) in _siloOnly)
+        {
+            environment[key] = value;
+        }
+
+        return NodeProcess.StartSiloAsync(environment, cancellationToken);
+    }
 
     public Task<NodeProcess> StartGatewayAsync(CancellationToken cancellationToken) =>
         NodeProcess.StartGatewayAsync(new Dictionary<string, string?>(_shared), cancellationToken);

@@ -23,10 +23,10 @@ public sealed class DatabaseOutageTests : PostgresTestBase
         {
             ["Cluster__PostgresConnectionString"] = viaRelay,
             ["Cluster__Schema"] = Fixture.Schema,
-            ["Cluster__ClusterKey"] = ClusterProcesses.ClusterKey,
+            ["Cluster__ClusterId"] = Fixture.Schema,
             ["DemoModel__TokenDelay"] = "00:00:00",
         };
-        await using var silo = await NodeProcess.StartSiloAsync(new Dictionary<string, string?>(shared) { ["Cluster__SiloId"] = "silo-1" }, Guard);
+        await using var silo = await NodeProcess.StartSiloAsync(new Dictionary<string, string?>(shared), Guard);
         await using var gateway = await NodeProcess.StartGatewayAsync(shared, Guard);
         var client = gateway.Client;
         var threadId = await client.CreateThreadAsync(cancellationToken: Guard);

@@ -16,13 +16,15 @@ public sealed class LocalClusterScriptTests
     {
         var root = RepositoryRoot();
         var state = Path.Combine(Path.GetTempPath(), "conversations-tests", "local-cluster-" + Guid.NewGuid().ToString("N")[..8]);
-        var ports = Enumerable.Range(0, 5).Select(_ => FreePort()).ToArray();
+        var ports = Enumerable.Range(0, 9).Select(_ => FreePort()).ToArray();
         var environment = new Dictionary<string, string>
         {
             ["CONVERSATIONS_CLUSTER_DIR"] = state,
             ["CONVERSATIONS_PG_PORT"] = ports[0].ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["CONVERSATIONS_SILO_PORTS"] = $"{ports[1]} {ports[2]}",
             ["CONVERSATIONS_GATEWAY_PORTS"] = $"{ports[3]} {ports[4]}",
+            ["CONVERSATIONS_ORLEANS_PORTS"] = $"{ports[5]} {ports[6]}",
+            ["CONVERSATIONS_CLIENT_PORTS"] = $"{ports[7]} {ports[8]}",
             ["SKIP_BUILD"] = "1",
             ["CONFIGURATION"] = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name,
             ["OPENAI_API_KEY"] = "",
@@ -33,7 +35,8 @@ public sealed class LocalClusterScriptTests
         {
             var (started, output) = await RunScriptAsync(root, "start", environment);
             Assert.True(started == 0, output);
-            Assert.Contains($"http://127.0.0.1:{ports[3]}/", output, StringComparison.Ordinal);
+            Assert.Contains($"Gateways:\n  http://127.0.0.1:{ports[3]}/\n  http://127.0.0.1:{ports[4]}/", output, StringComparison.Ordinal);
+            Assert.Contains("Orleans membership: 2 silos active", output, StringComparison.Ordinal);
             using var a = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ports[3]}/") };
             using var b = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ports[4]}/") };
 

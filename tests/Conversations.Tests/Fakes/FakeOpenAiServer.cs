@@ -14,7 +14,9 @@ namespace Conversations.Tests.Fakes;
 
 /// <summary>
 /// A real OpenAI-compatible HTTP server (Kestrel on 127.0.0.1, a free port) that answers
-/// <c>POST /v1/chat/completions</c> from a per-test script and <c>GET /v1/models</c> from <see cref="Models"/>.
+/// <c>POST /v1/chat/completions</c> from a per-test script and <c>GET /v1/models</c> from <see cref="Models"/>. Azure
+/// OpenAI's routes for chat completions answer the same way: <c>POST /openai/deployments/{deployment}/chat/completions</c>
+/// (the resource URL style, with <c>?api-version=</c>) and <c>POST /openai/v1/chat/completions</c> (the v1 style).
 /// </summary>
 /// <remarks>
 /// <para>Each chat completions request takes the next <see cref="ScriptedResponse"/> from a FIFO queue; when the queue
@@ -89,6 +91,8 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
         var app = builder.Build();
         var server = new FakeOpenAiServer(app);
         app.MapPost("/v1/chat/completions", server.HandleChatCompletionsAsync);
+        app.MapPost("/openai/deployments/{deployment}/chat/completions", server.HandleChatCompletionsAsync);
+        app.MapPost("/openai/v1/chat/completions", server.HandleChatCompletionsAsync);
         app.MapGet("/v1/models", server.HandleModels);
 
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -272,7 +276,11 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
                 _requests.Count + 1,
                 context.Request.Path,
                 context.Request.Headers.Authorization.ToString() is { Length: > 0 } authorization ? authorization : null,
-                body);
+                body)
+            {
+                Query = context.Request.QueryString.Value ?? "",
+                ApiKey = context.Request.Headers["api-key"].ToString() is { Length: > 0 } apiKey ? apiKey : null,
+            };
             _requests.Add(request);
             for (var i = _waiters.Count - 1; i >= 0; i--)
             {
@@ -304,11 +312,17 @@ public sealed class RecordedRequest
     /// <summary>1-based arrival number.</summary>
     public int Number { get; }
 
-    /// <summary>The request path, <c>/v1/chat/completions</c>.</summary>
+    /// <summary>The request path, <c>/v1/chat/completions</c> (or one of Azure's routes).</summary>
     public string Path { get; }
+
+    /// <summary>The query string with its <c>?</c>, e.g. <c>?api-version=2024-10-21</c>; empty when there is none.</summary>
+    public string Query { get; init; } = "";
 
     /// <summary>The <c>Authorization</c> header as sent, e.g. <c>Bearer sk-…</c>; null when absent.</summary>
     public string? Authorization { get; }
+
+    /// <summary>The <c>api-key</c> header as sent (Azure OpenAI's key header); null when absent.</summary>
+    public string? ApiKey { get; init; }
 
     /// <summary>The parsed JSON body; null when it was not JSON.</summary>
     public JsonNode? Body { get; }

@@ -1,30 +1,27 @@
 using System.Globalization;
-using Conversations.Grains.Abstractions.Runtime;
 using Conversations.Silo.Storage.Postgres;
 using Npgsql;
-using static Conversations.Tests.Storage.StorageSamples;
+using static Conversations.Tests.Postgres.PostgresSamples;
 
 namespace Conversations.Tests.Postgres;
 
-public sealed class PostgresDatabaseTests : IAsyncLifetime
+public sealed class PostgresDatabaseTests : PostgresTestBase
 {
-    private static readonly string[] Tables = ["agents", "events", "messages", "run_requests", "runs", "schema_migrations", "silos", "thread_leases", "threads"];
+    private static readonly string[] Tables =
+    [
+        "events", "messages", "orleansmembershiptable", "orleansmembershipversiontable", "orleansquery",
+        "orleansreminderstable", "orleansstorage", "runs", "schema_migrations",
+    ];
 
-    private PostgresFixture? _fixture;
-
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    private PostgresFixture Fixture => _fixture ?? throw new InvalidOperationException("Not initialized.");
-
-    public async ValueTask InitializeAsync() => _fixture = await PostgresFixture.CreateAsync();
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_fixture is not null)
-        {
-            await _fixture.DisposeAsync();
-        }
-    }
+    /// <summary>Every statement key Orleans 10.4's ADO.NET clustering, persistence and reminder providers look up.</summary>
+    private static readonly string[] OrleansQueryKeys =
+    [
+        "CleanupDefunctSiloEntriesKey", "CleanupDefunctSiloEntryKey", "ClearStorageKey", "DeleteMembershipTableEntriesKey",
+        "DeleteReminderRowKey", "DeleteReminderRowsKey", "DeleteStorageKey", "GatewaysQueryKey", "InsertMembershipKey",
+        "InsertMembershipVersionKey", "MembershipReadAllKey", "MembershipReadRowKey", "ReadFromStorageKey", "ReadRangeRows1Key",
+        "ReadRangeRows2Key", "ReadReminderRowKey", "ReadReminderRowsKey", "UpdateIAmAlivetimeKey", "UpdateMembershipKey",
+        "UpsertReminderRowKey", "WriteToStorageKey",
+    ];
 
     [Fact]
     public async Task Migrate_creates_the_schema_its_tables_and_records_every_migration()
@@ -35,20 +32,35 @@ public sealed class PostgresDatabaseTests : IAsyncLifetime
 
         await database.MigrateAsync(Ct);
 
-        Assert.True(PostgresDatabase.LatestSchemaVersion >= 5);
+        Assert.Equal(10, PostgresDatabase.LatestSchemaVersion);
         Assert.Equal(PostgresDatabase.LatestSchemaVersion, await database.GetSchemaVersionAsync(Ct));
         Assert.Equal(Tables, await TablesAsync(database));
         Assert.Equal(
             Enumerable.Range(1, PostgresDatabase.LatestSchemaVersion),
             await ListAsync<int>(database, "SELECT version FROM schema_migrations ORDER BY version;"));
+        Assert.Equal(OrleansQueryKeys, await ListAsync<string>(database, "SELECT querykey::text FROM orleansquery ORDER BY querykey COLLATE \"C\";"));
+    }
+
+    [Fact]
+    public async Task Every_object_lives_in_the_schema_of_the_search_path()
+    {
+        var database = await Fixture.OpenMigratedAsync();
+
+        Assert.Equal(
+            ["orleans_membership_insert", "orleans_membership_update"],
+            await ListAsync<string>(database, $"SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = '{database.Schema}' ORDER BY 1;"));
+        Assert.Empty(await ListAsync<string>(database, "SELECT querykey::text FROM orleansquery WHERE querytext ILIKE '%public.%';"));
+        Assert.Empty(await ListAsync<string>(
+            database,
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relname LIKE 'orleans%';"));
     }
 
     [Fact]
     public async Task Migrating_again_is_a_no_op_that_keeps_the_data()
     {
         var database = await Fixture.OpenMigratedAsync();
-        var store = new PostgresThreadStore(database);
-        await store.WriteAsync(new ThreadWrite(State("thr_1", 1), 0) { Messages = [UserMessage(1)] }, Ct);
+        var history = new PostgresThreadHistory(database);
+        await history.AppendAsync("thr_1", [UserMessage(1)], [Run("thr_1")], Ct);
         var applied = await ListAsync<DateTime>(database, "SELECT applied_at FROM schema_migrations ORDER BY version;");
 
         await database.MigrateAsync(Ct);
@@ -56,14 +68,15 @@ public sealed class PostgresDatabaseTests : IAsyncLifetime
 
         Assert.Equal(PostgresDatabase.LatestSchemaVersion, await database.GetSchemaVersionAsync(Ct));
         Assert.Equal(applied, await ListAsync<DateTime>(database, "SELECT applied_at FROM schema_migrations ORDER BY version;"));
-        Assert.Equal(1, (await store.ReadAsync("thr_1", Ct))!.Version);
-        Assert.Single(await store.ReadMessagesAsync("thr_1", 0, 10, Ct));
+        Assert.Single(await history.ReadMessagesAsync("thr_1", 0, 10, Ct));
+        Assert.NotNull(await history.ReadRunAsync("thr_1", "run_1", Ct));
+        Assert.Equal(OrleansQueryKeys.Length, await ScalarAsync<long>(database, "SELECT count(*) FROM orleansquery;"));
     }
 
     [Fact]
-    public async Task Concurrent_migrations_from_several_instances_apply_each_migration_once()
+    public async Task Five_nodes_migrating_at_once_apply_each_migration_once()
     {
-        var databases = Enumerable.Range(0, 6).Select(_ => Fixture.Open()).ToArray();
+        var databases = Enumerable.Range(0, 5).Select(_ => Fixture.Open()).ToArray();
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
         var migrations = databases.Select(d => Task.Run(async () =>
@@ -79,6 +92,40 @@ public sealed class PostgresDatabaseTests : IAsyncLifetime
         Assert.Equal(
             Enumerable.Range(1, PostgresDatabase.LatestSchemaVersion),
             await ListAsync<int>(databases[2], "SELECT version FROM schema_migrations ORDER BY version;"));
+        Assert.Equal(OrleansQueryKeys.Length, await ScalarAsync<long>(databases[3], "SELECT count(*) FROM orleansquery;"));
+    }
+
+    [Fact]
+    public async Task Upgrading_a_version_5_database_drops_the_old_runtime_and_keeps_messages_runs_and_events()
+    {
+        var database = Fixture.Open();
+        await ApplyFirstMigrationsAsync(database, 5);
+        await ExecuteAsync(database, """
+            INSERT INTO threads (id, version, state, created_at, updated_at) VALUES ('thr_1', 3, '{}', now(), now());
+            INSERT INTO messages (thread_id, ordinal, id, body) VALUES
+                ('thr_1', 1, 'msg_1', '{"id":"msg_1","ordinal":1,"role":"user","content":"Hi","createdAt":"2025-03-14T09:26:53+02:00","status":"completed"}');
+            INSERT INTO runs (thread_id, id, body) VALUES
+                ('thr_1', 'run_1', '{"id":"run_1","threadId":"thr_1","agent":"default","userMessageId":"msg_1","startedAt":"2025-03-14T09:26:54+02:00","status":"running","startSequence":1}');
+            INSERT INTO events (thread_id, sequence, type, body, created_at) VALUES
+                ('thr_1', 1, 'text.delta', '{"type":"text.delta","sequence":1,"threadId":"thr_1","runId":"run_1","createdAt":"2025-03-14T09:26:55+02:00","messageId":"msg_2","text":"x"}', now());
+            INSERT INTO agents (name, definition, updated_at) VALUES ('default', '{}', now());
+            INSERT INTO silos (silo_id, address, started_at, heartbeat_at, status) VALUES ('silo_1', 'http://127.0.0.1:1', now(), now(), 'active');
+            INSERT INTO thread_leases (thread_id, silo_id, token, acquired_at, expires_at) VALUES ('thr_1', 'silo_1', 1, now(), now());
+            INSERT INTO run_requests (run_id, thread_id, payload, status) VALUES ('run_1', 'thr_1', '{}', 'queued');
+            """);
+
+        await database.MigrateAsync(Ct);
+
+        Assert.Equal(PostgresDatabase.LatestSchemaVersion, await database.GetSchemaVersionAsync(Ct));
+        Assert.Equal(Tables, await TablesAsync(database));
+        var history = new PostgresThreadHistory(database);
+        var message = Assert.Single(await history.ReadMessagesAsync("thr_1", 0, 10, Ct));
+        Assert.Equal(("msg_1", "Hi"), (message.Id, message.Content));
+        Assert.Equal("run_1", Assert.Single(await history.ReadUnfinishedRunsAsync("thr_1", Ct)).Id);
+        Assert.Equal(1, await new PostgresEventLog(database).GetLastSequenceAsync("thr_1", Ct));
+        // Without the foreign keys, history rows need no thread row.
+        await history.AppendAsync("thr_new", [UserMessage(1)], [Run("thr_new")], Ct);
+        Assert.Equal(1, await history.GetLastOrdinalAsync("thr_new", Ct));
     }
 
     [Fact]
@@ -102,14 +149,31 @@ public sealed class PostgresDatabaseTests : IAsyncLifetime
     public async Task Schemas_keep_their_data_apart()
     {
         await using var other = await PostgresFixture.CreateAsync();
-        var mine = new PostgresThreadStore(await Fixture.OpenMigratedAsync());
-        var theirs = new PostgresThreadStore(await other.OpenMigratedAsync());
+        var mine = new PostgresThreadHistory(await Fixture.OpenMigratedAsync());
+        var theirs = new PostgresThreadHistory(await other.OpenMigratedAsync());
 
-        await mine.WriteAsync(new ThreadWrite(State("thr_1", 0), 0), Ct);
+        await mine.AppendAsync("thr_1", [UserMessage(1)], [], Ct);
 
-        Assert.NotNull(await mine.ReadAsync("thr_1", Ct));
-        Assert.Null(await theirs.ReadAsync("thr_1", Ct));
-        Assert.Equal(1, await theirs.WriteAsync(new ThreadWrite(State("thr_1", 0), 0), Ct));
+        Assert.Equal(1, await mine.GetLastOrdinalAsync("thr_1", Ct));
+        Assert.Equal(0, await theirs.GetLastOrdinalAsync("thr_1", Ct));
+        await theirs.AppendAsync("thr_1", [UserMessage(1)], [], Ct); // no conflict: another schema
+    }
+
+    [Fact]
+    public void The_connection_string_carries_the_schema_as_search_path_and_the_pool_bound()
+    {
+        using var bounded = new PostgresDatabase(PostgresFixture.DefaultConnectionString, "conv_test", maxPoolSize: 7);
+        using var explicitPool = new PostgresDatabase(PostgresFixture.DefaultConnectionString + ";Maximum Pool Size=3", null, maxPoolSize: 7);
+        using var compactKeyword = new PostgresDatabase(PostgresFixture.DefaultConnectionString + ";maxpoolsize=4", null, maxPoolSize: 7);
+        using var unbounded = new PostgresDatabase(PostgresFixture.DefaultConnectionString);
+
+        var builder = new NpgsqlConnectionStringBuilder(bounded.ConnectionString);
+        Assert.Equal(("conv_test", 7), (builder.SearchPath, builder.MaxPoolSize));
+        Assert.Equal(3, new NpgsqlConnectionStringBuilder(explicitPool.ConnectionString).MaxPoolSize);
+        Assert.Equal(4, new NpgsqlConnectionStringBuilder(compactKeyword.ConnectionString).MaxPoolSize);
+        Assert.Null(new NpgsqlConnectionStringBuilder(unbounded.ConnectionString).SearchPath);
+        Assert.Equal(100, new NpgsqlConnectionStringBuilder(unbounded.ConnectionString).MaxPoolSize);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new PostgresDatabase(PostgresFixture.DefaultConnectionString, null, maxPoolSize: 0));
     }
 
     [Theory]
@@ -129,6 +193,24 @@ public sealed class PostgresDatabaseTests : IAsyncLifetime
         Assert.ThrowsAny<ArgumentException>(() => new PostgresDatabase(" "));
     }
 
+    /// <summary>Brings <paramref name="database"/> to <paramref name="version"/> the way a node of that release did.</summary>
+    private static async Task ApplyFirstMigrationsAsync(PostgresDatabase database, int version)
+    {
+        await ExecuteAsync(database, $"CREATE SCHEMA \"{database.Schema}\";");
+        await ExecuteAsync(database, """
+            CREATE TABLE schema_migrations (
+                version     integer     NOT NULL PRIMARY KEY,
+                description text        NOT NULL,
+                applied_at  timestamptz NOT NULL DEFAULT now()
+            );
+            """);
+        foreach (var migration in PostgresSchema.Migrations.Where(m => m.Version <= version))
+        {
+            await ExecuteAsync(database, migration.Sql);
+            await ExecuteAsync(database, $"INSERT INTO schema_migrations (version, description) VALUES ({migration.Version}, 'old');");
+        }
+    }
+
     private static async Task<string[]> TablesAsync(PostgresDatabase database)
     {
         await using var command = database.DataSource.CreateCommand(
@@ -142,18 +224,5 @@ public sealed class PostgresDatabaseTests : IAsyncLifetime
         }
 
         return [.. names];
-    }
-
-    private static async Task<List<T>> ListAsync<T>(PostgresDatabase database, string sql)
-    {
-        await using var command = database.DataSource.CreateCommand(sql);
-        await using var reader = await command.ExecuteReaderAsync(Ct);
-        var values = new List<T>();
-        while (await reader.ReadAsync(Ct))
-        {
-            values.Add(reader.GetFieldValue<T>(0));
-        }
-
-        return values;
     }
 }

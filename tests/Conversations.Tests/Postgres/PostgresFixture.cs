@@ -35,9 +35,10 @@ internal sealed class PostgresFixture : IAsyncDisposable
     public static async Task<PostgresFixture> CreateAsync() => new(await Server.Value);
 
     /// <summary>A new <see cref="PostgresDatabase"/> (its own pool, as another node would have) on this test's schema, not migrated.</summary>
-    public PostgresDatabase Open()
+    /// <param name="settings">More connection string settings (<c>Timezone=…</c>), or null.</param>
+    public PostgresDatabase Open(string? settings = null)
     {
-        var database = new PostgresDatabase(ConnectionString, Schema);
+        var database = new PostgresDatabase(settings is null ? ConnectionString : $"{ConnectionString};{settings}", Schema);
         lock (_opened)
         {
             _opened.Add(database);
@@ -88,9 +89,8 @@ internal sealed class PostgresFixture : IAsyncDisposable
             Assert.Fail(
                 $"The PostgreSQL tests need a server and none answered at {Describe(probe)} ({e.GetType().Name}: {e.Message}). " +
                 $"Set {EnvironmentVariable} to an Npgsql connection string of a server where the user may create schemas " +
-                $"(default: \"{DefaultConnectionString}\"). To get one: `docker compose up -d postgres` in the repository, or on Debian " +
-                "`apt-get install postgresql && pg_ctlcluster 15 main start && runuser -u postgres -- psql -c \"ALTER USER postgres PASSWORD 'postgres';\"`. " +
-                "CI (.ci/run) installs and starts one itself.");
+                $"(default: \"{DefaultConnectionString}\"). Or run the tests with tests/run.sh, which starts a private server itself " +
+                "(installing PostgreSQL when it is missing), or get one with `docker compose up -d postgres` in the repository.");
             throw; // unreachable: Assert.Fail throws
         }
     }

@@ -1,3 +1,5 @@
+using Conversations.Silo.Storage.Postgres;
+
 namespace Conversations.Tests.Postgres;
 
 /// <summary>A test class with a <see cref="PostgresFixture"/> (a schema of its own) per test.</summary>
@@ -20,6 +22,30 @@ public abstract class PostgresTestBase : IAsyncLifetime
 
         GC.SuppressFinalize(this);
     }
+
+    /// <summary>Runs SQL on <paramref name="database"/>'s schema.</summary>
+    internal static async Task ExecuteAsync(PostgresDatabase database, string sql)
+    {
+        await using var command = database.DataSource.CreateCommand(sql);
+        await command.ExecuteNonQueryAsync(Ct);
+    }
+
+    /// <summary>The first column of every row a query returns.</summary>
+    internal static async Task<List<T>> ListAsync<T>(PostgresDatabase database, string sql)
+    {
+        await using var command = database.DataSource.CreateCommand(sql);
+        await using var reader = await command.ExecuteReaderAsync(Ct);
+        var values = new List<T>();
+        while (await reader.ReadAsync(Ct))
+        {
+            values.Add(reader.GetFieldValue<T>(0));
+        }
+
+        return values;
+    }
+
+    /// <summary>The first column of the one row a query returns.</summary>
+    internal static async Task<T> ScalarAsync<T>(PostgresDatabase database, string sql) => Assert.Single(await ListAsync<T>(database, sql));
 
     /// <summary>Polls <paramref name="condition"/> every 50 ms until it holds; fails the test after <see cref="TestTimeouts.Default"/>.</summary>
     protected static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, Func<string>? state = null)

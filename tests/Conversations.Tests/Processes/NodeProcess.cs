@@ -41,11 +41,24 @@ public sealed class NodeProcess : IAsyncDisposable
         StartAsync("Conversations.Gateway.dll", "health", environment, cancellationToken);
 
     /// <summary>
-    /// Starts a cluster silo (settings <c>Cluster__*</c> in <paramref name="environment"/>; its advertised address is
-    /// set to its own loopback URL) and waits until /internal/health answers.
+    /// Starts a cluster silo (settings <c>Cluster__*</c> in <paramref name="environment"/>; it advertises 127.0.0.1
+    /// with free silo and gateway ports) and waits until its /health/ready answers.
     /// </summary>
-    public static Task<NodeProcess> StartSiloAsync(IDictionary<string, string?> environment, CancellationToken cancellationToken) =>
-        StartAsync("Conversations.Silo.dll", "internal/health", environment, cancellationToken);
+    public static Task<NodeProcess> StartSiloAsync(IDictionary<string, string?> environment, CancellationToken cancellationToken)
+    {
+        var silo = new Dictionary<string, string?>
+        {
+            ["Cluster__AdvertisedAddress"] = "127.0.0.1",
+            ["Cluster__SiloPort"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Cluster__GatewayPort"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        foreach (var (key, value) in environment)
+        {
+            silo[key] = value;
+        }
+
+        return StartAsync("Conversations.Silo.dll", "health/ready", silo, cancellationToken);
+    }
 
     private static async Task<NodeProcess> StartAsync(string assembly, string healthPath, IDictionary<string, string?> environment, CancellationToken cancellationToken)
     {
@@ -66,7 +79,6 @@ public sealed class NodeProcess : IAsyncDisposable
         info.Environment["OPENAI_MODEL"] = "";
         info.Environment["DOTNET_ENVIRONMENT"] = "Production";
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
-        info.Environment["Cluster__AdvertisedAddress"] = $"http://127.0.0.1:{port}/";
         foreach (var (key, value) in environment)
         {
             info.Environment[key] = value;

@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 using Conversations.Grains.Abstractions.Events;
-using Conversations.Silo.Streams;
+using Conversations.Grains.Threads;
 using static Conversations.Tests.Storage.StorageSamples;
 
 namespace Conversations.Tests.Storage;

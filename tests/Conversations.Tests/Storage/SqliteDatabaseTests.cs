@@ -1,5 +1,4 @@
 using System.Globalization;
-using Conversations.Grains.Abstractions.Runtime;
 using Conversations.Silo.Storage.Sqlite;
 
 namespace Conversations.Tests.Storage;
@@ -20,7 +19,7 @@ public sealed class SqliteDatabaseTests
         Assert.True(File.Exists(file.FilePath));
         Assert.Equal(SqliteDatabase.LatestSchemaVersion, await database.GetSchemaVersionAsync(Ct));
         Assert.True(SqliteDatabase.LatestSchemaVersion >= 2);
-        Assert.Equal(["events", "messages", "runs", "threads"], await TablesAsync(database));
+        Assert.Equal(["events", "grain_state", "messages", "runs"], await TablesAsync(database));
         Assert.Equal("wal", await ScalarAsync(database, "PRAGMA journal_mode;"));
     }
 
@@ -40,15 +39,14 @@ public sealed class SqliteDatabaseTests
     {
         using var file = new TempSqliteFile();
         var database = await file.OpenMigratedAsync();
-        var store = new SqliteThreadStore(database);
-        await store.WriteAsync(new ThreadWrite(StorageSamples.State("thr_1", 1), 0) { Messages = [StorageSamples.UserMessage(1)] }, Ct);
+        var history = new SqliteThreadHistory(database);
+        await history.AppendAsync("thr_1", [StorageSamples.UserMessage(1)], [], Ct);
 
         await database.MigrateAsync(Ct);
         await file.Open().MigrateAsync(Ct);
 
         Assert.Equal(SqliteDatabase.LatestSchemaVersion, await database.GetSchemaVersionAsync(Ct));
-        Assert.Equal(1, (await store.ReadAsync("thr_1", Ct))!.Version);
-        Assert.Single(await store.ReadMessagesAsync("thr_1", 0, 10, Ct));
+        Assert.Single(await history.ReadMessagesAsync("thr_1", 0, 10, Ct));
     }
 
     [Fact]
@@ -67,7 +65,7 @@ public sealed class SqliteDatabaseTests
         await Task.WhenAll(migrations); // a migration applied twice would fail with "table already exists"
 
         Assert.Equal(SqliteDatabase.LatestSchemaVersion, await databases[0].GetSchemaVersionAsync(Ct));
-        Assert.Equal(["events", "messages", "runs", "threads"], await TablesAsync(databases[^1]));
+        Assert.Equal(["events", "grain_state", "messages", "runs"], await TablesAsync(databases[^1]));
     }
 
     [Fact]

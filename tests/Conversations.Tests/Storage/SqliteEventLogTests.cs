@@ -1,6 +1,6 @@
 using System.Globalization;
 using Conversations.Silo.Storage.Sqlite;
-using Conversations.Silo.Streams;
+using Conversations.Grains.Threads;
 using static Conversations.Tests.Storage.StorageSamples;
 
 namespace Conversations.Tests.Storage;

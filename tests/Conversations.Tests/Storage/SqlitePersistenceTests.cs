@@ -1,4 +1,3 @@
-using Conversations.Grains.Abstractions.Runtime;
 using Conversations.Grains.Abstractions.Threads;
 using Conversations.Silo.Storage.Sqlite;
 using static Conversations.Tests.Storage.StorageSamples;
@@ -15,26 +14,22 @@ public sealed class SqlitePersistenceTests
     public async Task Data_survives_closing_everything_and_reopening_the_file()
     {
         using var file = new TempSqliteFile();
-        var state = State(ThreadId, 3, "run_1");
         ThreadMessage[] messages = [UserMessage(1), AssistantMessage(2), ToolMessage(3)];
         var run = Run(ThreadId, status: RunStatuses.Completed);
         var events = OneOfEachEvent(ThreadId);
         using (var first = await file.OpenMigratedAsync())
         {
-            var store = new SqliteThreadStore(first);
-            await store.WriteAsync(new ThreadWrite(state with { MessageCount = 1 }, 0) { Messages = [messages[0]] }, Ct);
-            await store.WriteAsync(new ThreadWrite(state, 1) { Messages = messages[1..], Runs = [run] }, Ct);
+            var history = new SqliteThreadHistory(first);
+            await history.AppendAsync(ThreadId, [messages[0]], [run with { Status = RunStatuses.Running }], Ct);
+            await history.AppendAsync(ThreadId, messages[1..], [run], Ct);
             await new SqliteEventLog(first).AppendAsync(events, Ct);
         } // disposing clears the pool: no connection to the file stays open
 
         using var second = new SqliteDatabase(file.FilePath);
         await second.MigrateAsync(Ct);
-        var reopened = new SqliteThreadStore(second);
+        var reopened = new SqliteThreadHistory(second);
         var log = new SqliteEventLog(second);
 
-        var read = await reopened.ReadAsync(ThreadId, Ct);
-        Assert.Equal(2, read!.Version);
-        AssertJsonEqual(state, read.State);
         var readMessages = await reopened.ReadMessagesAsync(ThreadId, 0, 10, Ct);
         Assert.Equal(3, readMessages.Count);
         for (var i = 0; i < messages.Length; i++)
@@ -42,10 +37,11 @@ public sealed class SqlitePersistenceTests
             AssertJsonEqual(messages[i], readMessages[i]);
         }
 
-        Assert.Equal(run, await reopened.ReadRunAsync(ThreadId, run.Id, Ct));
+        Assert.Equal(3, await reopened.GetLastOrdinalAsync(ThreadId, Ct));
+        AssertJsonEqual(run, await reopened.ReadRunAsync(ThreadId, run.Id, Ct));
+        Assert.Empty(await reopened.ReadUnfinishedRunsAsync(ThreadId, Ct));
         Assert.Equal(events.Count, await log.GetLastSequenceAsync(ThreadId, Ct));
         var readEvents = await log.ReadAsync(ThreadId, 0, cancellationToken: Ct).ToListAsync(Ct);
         AssertJsonEqual(events, readEvents);
-        Assert.Equal(3, await reopened.WriteAsync(new ThreadWrite(read.State, read.Version), Ct));
     }
 }

@@ -14,15 +14,6 @@ internal static class StorageSamples
     public static void AssertJsonEqual<T>(T expected, T actual) =>
         Assert.Equal(JsonSerializer.Serialize(expected, ContractJson.Options), JsonSerializer.Serialize(actual, ContractJson.Options));
 
-    public static ThreadGrainState State(string threadId, int messageCount = 0, string? activeRunId = null) =>
-        new(threadId, T0, T0.AddMinutes(messageCount))
-        {
-            Metadata = new Dictionary<string, string> { ["title"] = "Trip to Lisbon", ["owner"] = "user_42", ["empty"] = "" },
-            MessageCount = messageCount,
-            ActiveRunId = activeRunId,
-            LastRunId = activeRunId ?? "run_prev",
-        };
-
     public static ThreadMessage UserMessage(int ordinal, string? runId = "run_1") =>
         new($"msg_{ordinal}", ordinal, MessageRoles.User, $"Question {ordinal}: ünïcødé ✓ \"quoted\"\nline two", T0.AddSeconds(ordinal))
         {

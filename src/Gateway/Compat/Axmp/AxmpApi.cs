@@ -1,4 +1,3 @@
-using Conversations.Silo.Streams.Sse;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Conversations.Gateway.Streaming;

@@ -1,11 +1,10 @@
-using Conversations.Silo.Streams.Sse;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Conversations.Gateway.Catalog;
 using Conversations.Gateway.Streaming;
 using Conversations.Gateway.Threads;
 using Conversations.Grains.Abstractions.Agents;
 using Conversations.Grains.Abstractions.Threads;
-using Conversations.Grains.Models;
 using Microsoft.Extensions.Options;
 
 namespace Conversations.Gateway.Compat.Completion;
@@ -61,7 +60,7 @@ public static partial class CompletionApi
         if (request.Stream == true)
         {
             // As the seed does: refuse before anything runs, naming the model as the client gave it.
-            var model = services.Models.Resolve(request.Model ?? agent.Model);
+            var model = (await services.Silo.GetModelsAsync(cancellationToken)).Find(request.Model ?? agent.Model);
             if (!model.SupportsStreaming)
             {
                 return services.Error(
@@ -182,7 +181,7 @@ public static partial class CompletionApi
 
 /// <summary>Dependencies of the completion handler, bundled.</summary>
 public readonly record struct CompletionServices(
-    ThreadRunner Runner, IAgentCatalog Agents, IChatModelProvider Models, IOptions<StreamingOptions> Streaming, TimeProvider Time)
+    ThreadRunner Runner, IAgentCatalog Agents, SiloCatalog Silo, IOptions<StreamingOptions> Streaming, TimeProvider Time)
 {
     /// <summary>Seed 001's error body with this status.</summary>
     public IResult Error(int statusCode, string message) =>

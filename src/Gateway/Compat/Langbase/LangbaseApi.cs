@@ -1,11 +1,10 @@
-using Conversations.Silo.Streams.Sse;
+using Conversations.Grains.Abstractions;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Conversations.Gateway.Streaming;
 using Conversations.Gateway.Compat.OpenAi;
 using Conversations.Gateway.Threads;
-using Conversations.Grains;
-using Conversations.Grains.Abstractions.Runtime;
 using Conversations.Grains.Abstractions.Threads;
 
 namespace Conversations.Gateway.Compat.Langbase;
@@ -104,7 +103,7 @@ public static partial class LangbaseApi
         {
             CompletionId = ChatCompletionProjection.CompletionIdFor(started.RunId),
             Created = services.Time.GetUtcNow().ToUnixTimeSeconds(),
-            Model = services.Models.DefaultModel,
+            Model = (await services.Silo.GetModelsAsync(cancellationToken)).DefaultModel,
             // Exactly the seed's chunks: no role chunk, no thread_id (the header carries it).
             RoleChunk = false,
         });

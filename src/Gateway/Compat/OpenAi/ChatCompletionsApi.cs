@@ -1,9 +1,8 @@
-using Conversations.Silo.Streams.Sse;
+using Conversations.Gateway.Catalog;
 using Conversations.Gateway.Streaming;
 using Conversations.Gateway.Threads;
 using Conversations.Grains.Abstractions.Agents;
 using Conversations.Grains.Abstractions.Threads;
-using Conversations.Grains.Models;
 using Microsoft.Extensions.Options;
 
 namespace Conversations.Gateway.Compat.OpenAi;
@@ -57,7 +56,7 @@ public static class ChatCompletionsApi
         {
             CompletionId = ChatCompletionProjection.CompletionIdFor(started.RunId),
             Created = services.Time.GetUtcNow().ToUnixTimeSeconds(),
-            Model = request.Model ?? services.Models.DefaultModel,
+            Model = request.Model ?? (await services.Silo.GetModelsAsync(cancellationToken)).DefaultModel,
             ThreadId = started.ThreadId,
             StatusChunks = stream && WantsStatus(request, httpContext.Request.Headers),
             UsageChunk = request.StreamOptions?.IncludeUsage == true,
@@ -206,10 +205,10 @@ public static class ChatCompletionsApi
     private static async Task<IReadOnlyList<string>> ListedModelsAsync(OpenAiServices services, CancellationToken cancellationToken)
     {
         var agents = await services.Agents.ListAsync(cancellationToken);
-        return [.. new[] { services.Models.DefaultModel }.Concat(agents.Select(a => a.Model).OfType<string>()).Distinct(StringComparer.Ordinal)];
+        return [.. new[] { (await services.Silo.GetModelsAsync(cancellationToken)).DefaultModel }.Concat(agents.Select(a => a.Model).OfType<string>()).Distinct(StringComparer.Ordinal)];
     }
 }
 
 /// <summary>Dependencies of the OpenAI-shaped handlers, bundled.</summary>
 public readonly record struct OpenAiServices(
-    ThreadRunner Runner, IAgentCatalog Agents, IChatModelProvider Models, IOptions<StreamingOptions> Streaming, TimeProvider Time);
+    ThreadRunner Runner, IAgentCatalog Agents, SiloCatalog Silo, IOptions<StreamingOptions> Streaming, TimeProvider Time);

@@ -1,11 +1,9 @@
-using Conversations.Silo.Streams.Sse;
 using System.Net.ServerSentEvents;
 using Conversations.Gateway.Streaming;
 using Conversations.Gateway.Threads;
 using Conversations.Grains.Abstractions.Agents;
 using Conversations.Grains.Abstractions.Events;
-using Conversations.Grains.Models;
-using Conversations.Grains.Tools;
+using Conversations.Gateway.Catalog;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 
@@ -24,8 +22,8 @@ public static class StreamingChatApi
 
     public static IEndpointRouteBuilder MapStreamingChatApi(this IEndpointRouteBuilder app)
     {
-        // One registry per gateway: the agent → conversation map (see StreamingChatConversations).
-        var conversations = new StreamingChatConversations();
+        // The agent → conversation map lives in the cluster (see StreamingChatConversations).
+        var conversations = app.ServiceProvider.GetRequiredService<StreamingChatConversations>();
 
         var chat = app.MapGroup("/chat").WithTags("Streaming chat (seed 003)");
         chat.MapPost("/stream", (ChatRequest? request, [AsParameters] StreamingChatServices services, CancellationToken cancellationToken) =>
@@ -137,17 +135,23 @@ public static class StreamingChatApi
     private static async Task<Ok<AgentListResponse>> ListAgentsAsync(
         StreamingChatConversations conversations, AgentServices services, CancellationToken cancellationToken)
     {
-        var all = AllToolNames(services.Tools);
+        var models = await services.Silo.GetModelsAsync(cancellationToken);
         var agents = await services.Catalog.ListAsync(cancellationToken);
-        return TypedResults.Ok(new AgentListResponse(
-            [.. agents.Select(a => AgentInfo.From(a, conversations.DisplayName(a.Name), services.Models.DefaultModel, all))]));
+        var infos = new List<AgentInfo>(agents.Count);
+        foreach (var agent in agents)
+        {
+            infos.Add(AgentInfo.From(agent, await conversations.DisplayNameAsync(agent.Name, cancellationToken), models.DefaultModel, [.. models.Tools]));
+        }
+
+        return TypedResults.Ok(new AgentListResponse([.. infos]));
     }
 
     private static async Task<Results<Ok<AgentSavedResponse>, ValidationProblem>> SaveAgentAsync(
         string agentName, AgentConfigRequest? request, StreamingChatConversations conversations, AgentServices services,
         CancellationToken cancellationToken)
     {
-        var tools = services.Tools;
+        var models = await services.Silo.GetModelsAsync(cancellationToken);
+        var tools = models.Tools;
         var catalog = services.Catalog;
         request ??= new AgentConfigRequest(null, null, null, null, null, null);
         var errors = new Dictionary<string, string[]>();
@@ -183,9 +187,9 @@ public static class StreamingChatApi
 
         for (var i = 0; i < (request.Tools?.Count ?? 0); i++)
         {
-            if (request.Tools![i] is not { } tool || tools.Find(tool) is null)
+            if (request.Tools![i] is not { } tool || !tools.Contains(tool, StringComparer.Ordinal))
             {
-                errors[$"tools[{i}]"] = [$"No tool is named '{request.Tools[i]}'; available: {string.Join(", ", AllToolNames(tools))}."];
+                errors[$"tools[{i}]"] = [$"No tool is named '{request.Tools[i]}'; available: {string.Join(", ", tools)}."];
             }
         }
 
@@ -208,15 +212,13 @@ public static class StreamingChatApi
         await catalog.UpsertAsync(agent, cancellationToken);
         if (request.Name is not null || existing is null)
         {
-            conversations.SetDisplayName(agentName, request.Name);
+            await conversations.SetDisplayNameAsync(agentName, request.Name, cancellationToken);
         }
 
         var verb = existing is null ? "created" : "updated";
         return TypedResults.Ok(new AgentSavedResponse(
-            $"Agent '{agentName}' {verb} successfully", AgentInfo.From(agent, conversations.DisplayName(agentName), services.Models.DefaultModel, AllToolNames(tools))));
+            $"Agent '{agentName}' {verb} successfully", AgentInfo.From(agent, await conversations.DisplayNameAsync(agentName, cancellationToken), models.DefaultModel, [.. tools])));
     }
-
-    private static string[] AllToolNames(ToolRegistry tools) => [.. tools.All.Select(t => t.Definition.Name).Order(StringComparer.Ordinal)];
 
     private static ValidationProblem Invalid(Dictionary<string, string[]> errors) =>
         TypedResults.ValidationProblem(errors, detail: string.Join(" ", errors.Select(e => $"{e.Key}: {string.Join(" ", e.Value)}")));
@@ -235,7 +237,7 @@ public static class StreamingChatApi
 }
 
 /// <summary>Dependencies of the seed 003 agent handlers, bundled.</summary>
-public readonly record struct AgentServices(IAgentCatalog Catalog, ToolRegistry Tools, IChatModelProvider Models);
+public readonly record struct AgentServices(IAgentCatalog Catalog, SiloCatalog Silo);
 
 /// <summary>Dependencies of the seed 003 chat handlers, bundled.</summary>
 public readonly record struct StreamingChatServices(ThreadRunner Runner, IAgentCatalog Agents, IOptions<StreamingOptions> Streaming);

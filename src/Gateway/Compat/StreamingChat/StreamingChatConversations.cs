@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text.RegularExpressions;
 using Conversations.Gateway.Threads;
 using Conversations.Grains.Abstractions.Agents;
@@ -9,35 +8,25 @@ namespace Conversations.Gateway.Compat.StreamingChat;
 /// <summary>
 /// Seed 003's server keeps one conversation per agent. Here a conversation is a thread: the agent's key maps to a
 /// thread id, <c>chat-{agent}</c> at first and a fresh <c>chat-{agent}-{guid}</c> after each <c>reset_history</c>.
-/// The map (and the display names given to <c>POST /agents</c>) lives in this gateway process's memory; the threads
-/// themselves are stored like any other.
+/// The map and the display names given to <c>POST /agents</c> live in the cluster (an agent-conversation grain per
+/// agent), so every gateway answers the same and a restart keeps them.
 /// </summary>
-public sealed partial class StreamingChatConversations
+public sealed partial class StreamingChatConversations(IGrainFactory grains)
 {
     public const int MaxAgentNameLength = 64;
 
-    private readonly ConcurrentDictionary<string, string> _threads = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, string> _displayNames = new(StringComparer.Ordinal);
-
     /// <summary>The thread that holds <paramref name="agent"/>'s conversation now.</summary>
-    public string ThreadFor(string agent) => _threads.GetOrAdd(agent, static a => $"chat-{a}");
+    public Task<string> ThreadForAsync(string agent, CancellationToken cancellationToken) => Grain(agent).GetThreadAsync(cancellationToken);
 
     /// <summary>Starts a new conversation for <paramref name="agent"/> and returns its thread.</summary>
-    public string Reset(string agent) => _threads[agent] = $"chat-{agent}-{Guid.CreateVersion7():N}";
+    public Task<string> ResetAsync(string agent, CancellationToken cancellationToken) => Grain(agent).ResetAsync(cancellationToken);
 
-    public string? DisplayName(string agent) => _displayNames.GetValueOrDefault(agent);
+    public Task<string?> DisplayNameAsync(string agent, CancellationToken cancellationToken) => Grain(agent).GetDisplayNameAsync(cancellationToken);
 
-    public void SetDisplayName(string agent, string? displayName)
-    {
-        if (displayName is null)
-        {
-            _displayNames.TryRemove(agent, out _);
-        }
-        else
-        {
-            _displayNames[agent] = displayName;
-        }
-    }
+    public Task SetDisplayNameAsync(string agent, string? displayName, CancellationToken cancellationToken) =>
+        Grain(agent).SetDisplayNameAsync(displayName, cancellationToken);
+
+    private IAgentConversationGrain Grain(string agent) => grains.GetGrain<IAgentConversationGrain>(agent);
 
     /// <summary>Checks a chat request's fields; the errors name the field.</summary>
     public static Dictionary<string, string[]> Validate(ChatRequest? request)
@@ -90,7 +79,7 @@ public sealed partial class StreamingChatConversations
             return new ChatStart.Invalid(new Dictionary<string, string[]> { ["agent"] = [$"No agent is named '{agent}'."] });
         }
 
-        var threadId = request.ThreadId ?? (request.ResetHistory == true ? Reset(agent) : ThreadFor(agent));
+        var threadId = request.ThreadId ?? (request.ResetHistory == true ? await ResetAsync(agent, cancellationToken) : await ThreadForAsync(agent, cancellationToken));
         var command = new SendMessage(request.Message!)
         {
             Agent = agent,

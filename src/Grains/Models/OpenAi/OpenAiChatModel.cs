@@ -3,15 +3,16 @@ using System.ClientModel.Primitives;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using Azure.Identity;
 using Conversations.Grains.Abstractions.Threads;
 using Conversations.Grains.Tools;
-using OpenAI;
 using OpenAI.Chat;
 
 namespace Conversations.Grains.Models.OpenAi;
 
 /// <summary>
-/// A chat model on an OpenAI-compatible chat completions endpoint, streamed through the official OpenAI SDK.
+/// A chat model on an OpenAI-compatible chat completions endpoint (Azure OpenAI included), streamed through the
+/// official OpenAI SDK.
 /// </summary>
 /// <remarks>
 /// Thread-safe: one instance serves every run that uses the model. Failures surface as <see cref="ModelException"/>
@@ -30,18 +31,7 @@ public sealed class OpenAiChatModel : IChatModel
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(options.Model, nameof(options));
 
-        var clientOptions = new OpenAIClientOptions
-        {
-            NetworkTimeout = options.NetworkTimeout,
-            RetryPolicy = new ClientRetryPolicy(options.MaxRetries),
-        };
-        if (options.BaseUrl is not null)
-        {
-            clientOptions.Endpoint = options.BaseUrl;
-        }
-
-        // Endpoints without authentication still need a credential for the SDK; the placeholder is harmless there.
-        _client = new ChatClient(options.Model, new ApiKeyCredential(options.ApiKey ?? "unused"), clientOptions);
+        _client = ChatClientFactory.Create(options);
         _apiKey = string.IsNullOrEmpty(options.ApiKey) ? null : options.ApiKey;
         Name = options.Model;
         SupportsStreaming = options.SupportsStreaming;
@@ -222,6 +212,15 @@ public sealed class OpenAiChatModel : IChatModel
             return new ModelException(
                 "model_error",
                 detail is null ? $"The model endpoint answered {failed.Status}." : $"The model endpoint answered {failed.Status}: {detail}",
+                exception);
+        }
+
+        if (exception is AuthenticationFailedException)
+        {
+            // Azure OpenAI without a key: no Entra ID token could be had (the details are in the inner exception).
+            return new ModelException(
+                "model_unavailable",
+                "No Entra ID token for Azure OpenAI: set an API key, or give this process an Azure identity.",
                 exception);
         }
 

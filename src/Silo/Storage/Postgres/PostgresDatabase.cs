@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Text.RegularExpressions;
 using Npgsql;
 
@@ -22,10 +23,23 @@ public sealed partial class PostgresDatabase : IAsyncDisposable, IDisposable
     /// <summary>Creates the database from an Npgsql connection string, optionally confined to <paramref name="schema"/>.</summary>
     /// <param name="connectionString">An Npgsql connection string (<c>Host=…;Username=…;Password=…;Database=…</c>).</param>
     /// <param name="schema">A schema for every table (lower-case letters, digits and '_'); null for the connection string's search path.</param>
-    public PostgresDatabase(string connectionString, string? schema = null)
+    /// <param name="maxPoolSize">
+    /// The most connections the pool opens, unless the connection string sets <c>Maximum Pool Size</c> itself; null
+    /// for Npgsql's default (100).
+    /// </param>
+    public PostgresDatabase(string connectionString, string? schema = null, int? maxPoolSize = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        if (maxPoolSize is { } poolSize)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(poolSize, 1, nameof(maxPoolSize));
+            if (!SetsMaxPoolSize(connectionString))
+            {
+                builder.MaxPoolSize = poolSize;
+            }
+        }
+
         if (schema is not null)
         {
             if (!SchemaName().IsMatch(schema))
@@ -40,11 +54,19 @@ public sealed partial class PostgresDatabase : IAsyncDisposable, IDisposable
 
         Schema = schema;
         _lockSchema = schema ?? builder.SearchPath ?? "public";
-        DataSource = new NpgsqlDataSourceBuilder(builder.ConnectionString).Build();
+        ConnectionString = builder.ConnectionString;
+        DataSource = new NpgsqlDataSourceBuilder(ConnectionString).Build();
     }
 
     /// <summary>The schema every table lives in, or null for the connection string's search path.</summary>
     public string? Schema { get; }
+
+    /// <summary>
+    /// The connection string of <see cref="DataSource"/>: the one given, with <c>Search Path</c> set to
+    /// <see cref="Schema"/> (when there is one) and the pool bound applied. This is what Orleans' ADO.NET providers
+    /// need (or pass them <see cref="DataSource"/> itself), so their statements find the same tables.
+    /// </summary>
+    public string ConnectionString { get; }
 
     /// <summary>The data source (connection pool) of this database.</summary>
     public NpgsqlDataSource DataSource { get; }
@@ -132,6 +154,12 @@ public sealed partial class PostgresDatabase : IAsyncDisposable, IDisposable
         await using var command = new NpgsqlCommand(sql, connection, transaction);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    // The keywords as written (the base builder keeps them); Npgsql takes them in any case, with or without spaces.
+    private static bool SetsMaxPoolSize(string connectionString) =>
+        new DbConnectionStringBuilder { ConnectionString = connectionString }.Keys.Cast<string>()
+            .Select(key => key.Replace(" ", "", StringComparison.Ordinal).ToLowerInvariant())
+            .Any(key => key is "maximumpoolsize" or "maxpoolsize");
 
     [GeneratedRegex("^[a-z_][a-z0-9_]{0,62}$")]
     private static partial Regex SchemaName();

@@ -1,6 +1,6 @@
 using Conversations.Grains.Abstractions.Events;
-using Conversations.Grains.Abstractions.Runtime;
-using Conversations.Silo.Streams;
+using Conversations.Grains.Abstractions.Threads;
+using Conversations.Grains.Threads;
 using Npgsql;
 using NpgsqlTypes;
 using static Conversations.Silo.Storage.Postgres.PostgresValues;
@@ -10,7 +10,8 @@ namespace Conversations.Silo.Storage.Postgres;
 /// <summary>
 /// <see cref="IEventLog"/> over PostgreSQL: one row of <c>events</c> per (thread, sequence), the body being the event
 /// serialized through <see cref="ThreadEvent"/> (so it carries its <c>type</c> discriminator) and kept verbatim as
-/// <c>json</c>. A batch is one <c>INSERT … SELECT FROM unnest(…)</c> statement: one round trip, atomic.
+/// <c>json</c>. A batch is one <c>INSERT … SELECT FROM unnest(…)</c> statement: one round trip, atomic. Every
+/// database failure is raised as <see cref="StorageUnavailableException"/>.
 /// Thread-safe; needs <see cref="PostgresDatabase.MigrateAsync"/> to have run.
 /// </summary>
 public sealed class PostgresEventLog(PostgresDatabase database) : IEventLog
@@ -24,58 +25,39 @@ public sealed class PostgresEventLog(PostgresDatabase database) : IEventLog
     internal int PageSize { get; init; } = 256;
 
     /// <inheritdoc />
-    public Task AppendAsync(IReadOnlyList<ThreadEvent> events, CancellationToken cancellationToken = default) =>
-        AppendAsync(events, null, cancellationToken);
-
-    /// <inheritdoc />
     /// <remarks>
-    /// With a token, every event must belong to the same thread, and the fence and the insert are one statement:
-    /// the lease row is share-locked while the rows go in, so a takeover waits for the batch to commit.
+    /// The events may belong to several threads. Every event needs a thread id and a sequence of 1 or more
+    /// (<see cref="ArgumentException"/> otherwise, before anything is written); a sequence repeated within the
+    /// batch keeps its first event.
     /// </remarks>
-    public async Task AppendAsync(IReadOnlyList<ThreadEvent> events, long? fencingToken, CancellationToken cancellationToken = default)
+    public async Task AppendAsync(IReadOnlyList<ThreadEvent> events, CancellationToken cancellationToken = default)
     {
-        StorageArguments.ValidateEvents(events);
-        if (fencingToken is { } token)
-        {
-            ArgumentOutOfRangeException.ThrowIfLessThan(token, 1, nameof(fencingToken));
-            if (events.Any(e => !string.Equals(e.ThreadId, events[0].ThreadId, StringComparison.Ordinal)))
-            {
-                throw new ArgumentException("A fenced batch holds the events of one thread.", nameof(events));
-            }
-        }
-
+        Validate(events);
         if (events.Count == 0)
         {
             return;
         }
 
-        await using var connection = await _database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(fencingToken is null ? Sql.Append : Sql.FencedAppend, connection);
-        command.Parameters.Add(Array("thread_ids", NpgsqlDbType.Text, events.Select(e => e.ThreadId).ToArray()));
-        command.Parameters.Add(Array("sequences", NpgsqlDbType.Bigint, events.Select(e => e.Sequence).ToArray()));
-        command.Parameters.Add(Array("types", NpgsqlDbType.Text, events.Select(e => e.Type).ToArray()));
-        // Through the base type, so the JSON carries the "type" discriminator ReadAsync needs.
-        command.Parameters.Add(Array("bodies", NpgsqlDbType.Json, events.Select(ToJson<ThreadEvent>).ToArray()));
-        command.Parameters.Add(Array("created_ats", NpgsqlDbType.TimestampTz, events.Select(e => Time(e.CreatedAt)).ToArray()));
-        if (fencingToken is not { } fence)
+        var what = events.Count == 1 ? $"append an event of thread '{events[0].ThreadId}'" : $"append {events.Count} events";
+        await _database.RunAsync(what, async (connection, token) =>
         {
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            return;
-        }
-
-        command.Parameters.Add(Text("thread_id", events[0].ThreadId));
-        command.Parameters.Add(new NpgsqlParameter<long>("token", fence));
-        if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not true)
-        {
-            throw new LeaseLostException(events[0].ThreadId, fence);
-        }
+            await using var command = new NpgsqlCommand(Sql.Append, connection);
+            command.Parameters.Add(Array("thread_ids", NpgsqlDbType.Text, events.Select(e => e.ThreadId).ToArray()));
+            command.Parameters.Add(Array("sequences", NpgsqlDbType.Bigint, events.Select(e => e.Sequence).ToArray()));
+            command.Parameters.Add(Array("types", NpgsqlDbType.Text, events.Select(e => e.Type).ToArray()));
+            // Through the base type, so the JSON carries the "type" discriminator ReadAsync needs.
+            command.Parameters.Add(Array("bodies", NpgsqlDbType.Json, events.Select(ToJson<ThreadEvent>).ToArray()));
+            command.Parameters.Add(Array("created_ats", NpgsqlDbType.TimestampTz, events.Select(e => Time(e.CreatedAt)).ToArray()));
+            return await command.ExecuteNonQueryAsync(token).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
     /// <remarks>
     /// Reads in pages of <see cref="PageSize"/> rows, each page one query; events appended while the enumeration
     /// runs are included if they fall in the range. An empty range (<paramref name="toSequence"/> not above
-    /// <paramref name="afterSequence"/>) yields nothing.
+    /// <paramref name="afterSequence"/>) yields nothing. A page that cannot be read ends the enumeration with
+    /// <see cref="StorageUnavailableException"/>.
     /// </remarks>
     public IAsyncEnumerable<ThreadEvent> ReadAsync(
         string threadId, long afterSequence, long toSequence = long.MaxValue, CancellationToken cancellationToken = default)
@@ -83,36 +65,48 @@ public sealed class PostgresEventLog(PostgresDatabase database) : IEventLog
         // Validated here, not in the iterator, so a bad argument throws at the call rather than at the first MoveNext.
         ArgumentException.ThrowIfNullOrEmpty(threadId);
         ArgumentOutOfRangeException.ThrowIfNegative(afterSequence);
-        return ReadPagesAsync(threadId, afterSequence, toSequence, cancellationToken);
+        return EventPages.ReadAsync(
+            (after, page, token) => ReadPageAsync(threadId, after, toSequence, page, token), afterSequence, toSequence, PageSize, cancellationToken);
     }
 
     /// <inheritdoc />
-    public async Task<long> GetLastSequenceAsync(string threadId, CancellationToken cancellationToken = default)
+    public Task<long> GetLastSequenceAsync(string threadId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(threadId);
 
-        await using var connection = await _database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand(Sql.LastSequence, connection);
-        command.Parameters.Add(Text("thread_id", threadId));
-        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long last ? last : 0;
+        return _database.RunAsync($"read the last event sequence of thread '{threadId}'", async (connection, token) =>
+        {
+            await using var command = new NpgsqlCommand(Sql.LastSequence, connection);
+            command.Parameters.Add(Text("thread_id", threadId));
+            return await command.ExecuteScalarAsync(token).ConfigureAwait(false) is long last ? last : 0;
+        }, cancellationToken);
     }
 
-    private IAsyncEnumerable<ThreadEvent> ReadPagesAsync(string threadId, long afterSequence, long toSequence, CancellationToken cancellationToken) =>
-        EventPages.ReadAsync((after, page, token) => ReadPageAsync(threadId, after, toSequence, page, token), afterSequence, toSequence, PageSize, cancellationToken);
-
-    private async Task ReadPageAsync(string threadId, long after, long toSequence, List<ThreadEvent> page, CancellationToken cancellationToken)
-    {
-        await using (var connection = await _database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false))
-        await using (var command = new NpgsqlCommand(Sql.Read, connection))
+    private Task ReadPageAsync(string threadId, long after, long toSequence, List<ThreadEvent> page, CancellationToken cancellationToken) =>
+        _database.RunAsync($"read the events of thread '{threadId}' after {after}", async (connection, token) =>
         {
+            await using var command = new NpgsqlCommand(Sql.Read, connection);
             command.Parameters.Add(Text("thread_id", threadId));
             command.Parameters.Add(new NpgsqlParameter<long>("after_sequence", after)); // the last sequence of the previous page
             command.Parameters.Add(new NpgsqlParameter<long>("to_sequence", toSequence));
             command.Parameters.Add(new NpgsqlParameter<int>("limit", PageSize));
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            await using var reader = await command.ExecuteReaderAsync(token).ConfigureAwait(false);
+            while (await reader.ReadAsync(token).ConfigureAwait(false))
             {
                 page.Add(FromJson<ThreadEvent>(reader.GetString(0), $"event {reader.GetInt64(1)} of thread '{threadId}'"));
+            }
+
+            return page.Count;
+        }, cancellationToken);
+
+    private static void Validate(IReadOnlyList<ThreadEvent> events)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        foreach (var threadEvent in events)
+        {
+            if (threadEvent is null || string.IsNullOrEmpty(threadEvent.ThreadId) || threadEvent.Sequence < 1)
+            {
+                throw new ArgumentException("Every event needs a thread id and a sequence of 1 or more.", nameof(events));
             }
         }
     }
@@ -125,20 +119,6 @@ public sealed class PostgresEventLog(PostgresDatabase database) : IEventLog
             INSERT INTO events (thread_id, sequence, type, body, created_at)
             SELECT * FROM unnest(@thread_ids, @sequences, @types, @bodies, @created_ats)
             ON CONFLICT (thread_id, sequence) DO NOTHING;
-            """;
-
-        // The lease store's fence share-locks the lease row for the statement; the insert runs only when it found
-        // the row, and the statement answers whether it did.
-        public const string FencedAppend = $$"""
-            WITH fence AS MATERIALIZED (
-                {{PostgresThreadLeaseStore.Sql.FenceQuery}}
-            ), appended AS (
-                INSERT INTO events (thread_id, sequence, type, body, created_at)
-                SELECT * FROM unnest(@thread_ids, @sequences, @types, @bodies, @created_ats)
-                WHERE EXISTS (SELECT FROM fence)
-                ON CONFLICT (thread_id, sequence) DO NOTHING
-            )
-            SELECT EXISTS (SELECT FROM fence);
             """;
 
         public const string Read = """

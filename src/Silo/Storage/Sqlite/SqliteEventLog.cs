@@ -1,5 +1,5 @@
 using Conversations.Grains.Abstractions.Events;
-using Conversations.Silo.Streams;
+using Conversations.Grains.Threads;
 using Microsoft.Data.Sqlite;
 
 namespace Conversations.Silo.Storage.Sqlite;
@@ -52,14 +52,6 @@ public sealed class SqliteEventLog(SqliteDatabase database) : IEventLog
 
         transaction.Commit();
     }
-
-    /// <inheritdoc />
-    /// <remarks>
-    /// SQLite serves embedded mode, one process that owns every thread, so there is no lease: the token is ignored
-    /// and the batch is appended as by <see cref="AppendAsync(IReadOnlyList{ThreadEvent}, CancellationToken)"/>.
-    /// </remarks>
-    public Task AppendAsync(IReadOnlyList<ThreadEvent> events, long? fencingToken, CancellationToken cancellationToken = default) =>
-        AppendAsync(events, cancellationToken);
 
     /// <inheritdoc />
     /// <remarks>

@@ -48,6 +48,51 @@ internal static class SqliteSchema
             PRIMARY KEY (thread_id, sequence)
         );
         """,
+
+        // 3: Orleans. Grain state (the thread's compact state, the agent catalog, …) goes through our grain storage
+        // into grain_state, keyed by state name and grain id, with an ETag; threads' state rows move there. Messages
+        // and runs lose their foreign key to threads (which goes) and stay append-only rows of the history.
+        """
+        CREATE TABLE grain_state (
+            state_name TEXT NOT NULL,
+            grain_type TEXT NOT NULL,
+            grain_key  TEXT NOT NULL,
+            etag       TEXT NOT NULL,
+            payload    TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (state_name, grain_type, grain_key)
+        );
+
+        INSERT INTO grain_state (state_name, grain_type, grain_key, etag, payload, updated_at)
+        SELECT 'thread', 'thread', id, CAST(version AS TEXT), state, updated_at FROM threads;
+
+        CREATE TABLE messages_v3 (
+            thread_id TEXT    NOT NULL,
+            ordinal   INTEGER NOT NULL,
+            id        TEXT    NOT NULL,
+            body      TEXT    NOT NULL,
+            PRIMARY KEY (thread_id, ordinal),
+            UNIQUE (thread_id, id)
+        );
+        INSERT INTO messages_v3 (thread_id, ordinal, id, body) SELECT thread_id, ordinal, id, body FROM messages;
+        DROP TABLE messages;
+        ALTER TABLE messages_v3 RENAME TO messages;
+
+        CREATE TABLE runs_v3 (
+            thread_id TEXT NOT NULL,
+            id        TEXT NOT NULL,
+            status    TEXT NOT NULL,
+            body      TEXT NOT NULL,
+            PRIMARY KEY (thread_id, id)
+        );
+        INSERT INTO runs_v3 (thread_id, id, status, body)
+        SELECT thread_id, id, COALESCE(json_extract(body, '$.status'), 'running'), body FROM runs;
+        DROP TABLE runs;
+        ALTER TABLE runs_v3 RENAME TO runs;
+        CREATE INDEX runs_unfinished ON runs (thread_id) WHERE status = 'running';
+
+        DROP TABLE threads;
+        """,
     ];
 
     /// <summary>The schema version the code expects: the number of migrations.</summary>

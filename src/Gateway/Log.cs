@@ -1,0 +1,10 @@
+namespace Conversations.Gateway;
+
+/// <summary>Log messages of the gateway. Lines about a thread carry ThreadId.</summary>
+internal static partial class Log
+{
+    public const int FeedInterruptedId = 3000;
+
+    [LoggerMessage(FeedInterruptedId, LogLevel.Warning, "The live feed of thread {ThreadId} was interrupted after sequence {Sequence} (attempt {Attempt}); calling again")]
+    public static partial void FeedInterrupted(ILogger logger, Exception exception, string threadId, long sequence, int attempt);
+}

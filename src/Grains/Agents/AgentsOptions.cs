@@ -1,0 +1,51 @@
+using System.ComponentModel.DataAnnotations;
+using Conversations.Grains.Abstractions.Agents;
+
+namespace Conversations.Grains.Agents;
+
+/// <summary>The <c>Agents</c> configuration section: agent name → settings.</summary>
+public sealed class AgentsOptions
+{
+    public const string SectionName = "Agents";
+
+    public Dictionary<string, AgentSettings> Agents { get; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>One agent's settings as configuration gives them.</summary>
+public sealed class AgentSettings
+{
+    public string? Instructions { get; set; }
+    public string? Model { get; set; }
+    public List<string>? Tools { get; set; }
+
+    [Range(1, 64)]
+    public int MaxParallelTools { get; set; } = 4;
+
+    [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
+    public TimeSpan ToolTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    [Range(1, 100)]
+    public int MaxDepth { get; set; } = 8;
+
+    [AllowedValues(MultitaskStrategies.Reject)]
+    public string MultitaskStrategy { get; set; } = MultitaskStrategies.Reject;
+
+    public double? Temperature { get; set; }
+    public int? MaxTokens { get; set; }
+
+    public AgentDefinition ToDefinition(string name)
+    {
+        var definition = new AgentDefinition(name)
+        {
+            Model = Model,
+            Tools = Tools,
+            MaxParallelTools = MaxParallelTools,
+            ToolTimeout = ToolTimeout,
+            MaxDepth = MaxDepth,
+            MultitaskStrategy = MultitaskStrategy,
+            Temperature = Temperature,
+            MaxTokens = MaxTokens,
+        };
+        return Instructions is null ? definition : definition with { Instructions = Instructions };
+    }
+}

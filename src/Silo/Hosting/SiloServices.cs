@@ -1,0 +1,137 @@
+using Conversations.Grains.Agents;
+using Conversations.Grains.Models;
+using Conversations.Grains.Threads;
+using Conversations.Grains.Tools;
+using Conversations.Grains.Tools.Calculate;
+using Conversations.Grains.Tools.Time;
+using Conversations.Silo.Agents;
+using Conversations.Silo.Models;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+
+namespace Conversations.Silo.Hosting;
+
+/// <summary>What every silo has, whatever its topology: agents' settings, models, tools, stream settings, grain collection.</summary>
+public static class SiloServices
+{
+    /// <summary>The grains' services: agents' settings, models and tools, stream settings; the storage is the topology's.</summary>
+    /// <summary>
+    /// The run-activity streams thread grains report to and the run monitor follows: Orleans memory streams with
+    /// implicit subscriptions only (no pub-sub store). Their polling latency is harmless for monitoring.
+    /// </summary>
+    public static ISiloBuilder AddRunActivityStreams(this ISiloBuilder silo) =>
+        silo.AddMemoryStreams(Conversations.Grains.Abstractions.Monitoring.RunActivity.StreamProvider, streams =>
+            streams.ConfigureStreamPubSub(Orleans.Streams.StreamPubSubType.ImplicitOnly));
+
+    /// <summary>Ends active runs when the host begins to stop (see <see cref="RunDrain"/>).</summary>
+    public static IServiceCollection AddRunDrain(this IServiceCollection services) => services.AddHostedService<RunDrain>();
+
+    public static IServiceCollection AddGrainServices(this IServiceCollection services)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddOptions<ThreadStreamOptions>().BindConfiguration(ThreadStreamOptions.SectionName);
+        services.AddOptions<RuntimeOptions>().BindConfiguration(RuntimeOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IConfigureOptions<AgentsOptions>, AgentsOptionsSetup>();
+        services.AddSingleton<IValidateOptions<AgentsOptions>, AgentsOptionsSetup>();
+        services.AddOptions<AgentsOptions>().ValidateOnStart();
+        services.AddChatModels();
+        services.AddSingleton(sp =>
+        {
+            var selection = sp.GetRequiredService<ModelSelection>();
+            return new ModelCatalogSettings(selection.IsDemo, selection.NonStreamingModels);
+        });
+        services.AddSingleton<ITool, CalculateTool>();
+        services.AddSingleton<ITool, GetTimeTool>();
+        services.AddSingleton(sp => new ToolRegistry(sp.GetServices<ITool>()));
+        services.AddHostedService<ModelAnnouncement>();
+        services.AddSingleton<ActiveRuns>();
+
+        // Idle activations go after Runtime:IdleTimeout (an active run keeps its thread grain: it delays deactivation).
+        services.AddOptions<GrainCollectionOptions>().Configure<IOptions<RuntimeOptions>>((collection, runtime) =>
+        {
+            collection.CollectionAge = runtime.Value.IdleTimeout;
+            collection.CollectionQuantum = TimeSpan.FromTicks(Math.Min(TimeSpan.FromMinutes(1).Ticks, runtime.Value.IdleTimeout.Ticks / 4));
+        });
+        return services;
+    }
+}
+
+/// <summary>Settings of the silo runtime (section <c>Runtime</c>).</summary>
+public sealed class RuntimeOptions
+{
+    public const string SectionName = "Runtime";
+
+    /// <summary>How long an activation stays in memory without calls or work of its own.</summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00.100", "1.00:00:00", ErrorMessage = "Runtime:IdleTimeout must be between 100 ms and 1 day.")]
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
+}
+
+/// <summary>Says at start which model endpoint the silo uses (never the key).</summary>
+internal sealed class ModelAnnouncement(IChatModelProvider models, ModelSelection selection, ILogger<ModelAnnouncement> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (selection.IsDemo)
+        {
+            Log.DemoModelInUse(logger);
+        }
+        else
+        {
+            Log.ModelConfigured(logger, selection.Endpoint, models.DefaultModel);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+
+/// <summary>
+/// Ends the silo's active runs as soon as the host begins to stop — before the web server drains its requests and
+/// before Orleans stops — so each run's watchers still get its <c>run.failed</c> with the reason and open streaming
+/// responses finish instead of holding shutdown up.
+/// </summary>
+internal sealed class RunDrain(ActiveRuns runs, IHostApplicationLifetime lifetime) : IHostedService
+{
+    private Task _drain = Task.CompletedTask;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        lifetime.ApplicationStopping.Register(() => _drain = runs.InterruptAllAsync("The server shut down while the run was in progress.", CancellationToken.None));
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _drain.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Out of shutdown time: the silo's deactivation ends what is left.
+        }
+    }
+}
+
+/// <summary>Brings a storage's schema up to date at start.</summary>
+public interface IStorageMigrator
+{
+    /// <summary>Where the storage is, for the log (no secrets).</summary>
+    string Description { get; }
+
+    Task MigrateAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>Migrates the storage before the silo starts (registered before Orleans, so it runs first).</summary>
+internal sealed class StorageMigration(IStorageMigrator storage, ILogger<StorageMigration> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await storage.MigrateAsync(cancellationToken).ConfigureAwait(false);
+        Log.StorageReady(logger, storage.Description);
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
