@@ -67,7 +67,7 @@ internal static class OrleansPostgresCluster
     /// after the test's configuration, so the ADO.NET table would never be asked, unless its internal switch
     /// <c>UseTestClusterMembership</c> is off: what Orleans' own ADO.NET tests do. Fails loudly if the switch moves.
     /// </summary>
-    private static void UseConfiguredMembership(InProcessTestClusterOptions options)
+    internal static void UseConfiguredMembership(InProcessTestClusterOptions options)
     {
         var property = typeof(InProcessTestClusterOptions).GetProperty("UseTestClusterMembership", BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public)
             ?? throw new InvalidOperationException("InProcessTestClusterOptions.UseTestClusterMembership is gone: update OrleansPostgresCluster.");

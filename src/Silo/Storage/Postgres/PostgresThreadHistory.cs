@@ -125,7 +125,7 @@ public sealed class PostgresThreadHistory(PostgresDatabase database) : IThreadHi
     public async Task AppendAsync(
         string threadId, IReadOnlyList<ThreadMessage> messages, IReadOnlyList<RunRecord> runs, CancellationToken cancellationToken = default)
     {
-        Validate(threadId, messages, runs);
+        StorageArguments.ValidateAppend(threadId, messages, runs);
         if (messages.Count == 0 && runs.Count == 0)
         {
             return;
@@ -160,48 +160,6 @@ public sealed class PostgresThreadHistory(PostgresDatabase database) : IThreadHi
             : $"{messages.Count} messages at ordinals {messages.Min(m => m.Ordinal)} to {messages.Max(m => m.Ordinal)}";
         var what = constraint == Sql.MessageIdKey ? "an id" : "an ordinal";
         return $"{range}: {what} the thread already has was stored by another writer.";
-    }
-
-    private static void Validate(string threadId, IReadOnlyList<ThreadMessage> messages, IReadOnlyList<RunRecord> runs)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(threadId);
-        ArgumentNullException.ThrowIfNull(messages);
-        ArgumentNullException.ThrowIfNull(runs);
-
-        var ordinals = new HashSet<int>();
-        var messageIds = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var message in messages)
-        {
-            if (message is null || string.IsNullOrEmpty(message.Id) || message.Ordinal < 1)
-            {
-                throw new ArgumentException("Every message needs an id and an ordinal of 1 or more.", nameof(messages));
-            }
-
-            if (!ordinals.Add(message.Ordinal) || !messageIds.Add(message.Id))
-            {
-                throw new ArgumentException(
-                    $"Message '{message.Id}' at ordinal {message.Ordinal} repeats an ordinal or id of the same write.", nameof(messages));
-            }
-        }
-
-        var runIds = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var run in runs)
-        {
-            if (run is null || string.IsNullOrEmpty(run.Id))
-            {
-                throw new ArgumentException("Every run needs an id.", nameof(runs));
-            }
-
-            if (!string.Equals(run.ThreadId, threadId, StringComparison.Ordinal))
-            {
-                throw new ArgumentException($"Run '{run.Id}' belongs to thread '{run.ThreadId}', not '{threadId}'.", nameof(runs));
-            }
-
-            if (!runIds.Add(run.Id))
-            {
-                throw new ArgumentException($"Run '{run.Id}' appears twice in the same write.", nameof(runs));
-            }
-        }
     }
 
     /// <summary>The thread history's SQL, all of it.</summary>
