@@ -34,13 +34,17 @@ public sealed class ThreadGrain(
     ToolRegistry tools,
     TimeProvider time,
     IOptions<ThreadStreamOptions> streamOptions,
+    IOptions<ReminderOptions> reminderOptions,
     ActiveRuns activeRuns,
     ILogger<ThreadGrain> logger) : Grain, IThreadGrain, IRemindable
 {
     /// <summary>The grain storage provider that holds thread state.</summary>
     public const string StorageName = "threads";
 
-    /// <summary>The reminder an active run holds, so a thread whose silo died is woken on another even if nobody watches.</summary>
+    /// <summary>
+    /// The reminder an active run holds, so a thread whose silo died is woken on another even if nobody watches. It
+    /// ticks as often as Orleans allows (<see cref="ReminderOptions.MinimumReminderPeriod"/>, a minute unless configured).
+    /// </summary>
     public const string ActiveRunReminder = "active-run";
 
     private readonly SemaphoreSlim _writeGate = new(1, 1);
@@ -256,7 +260,8 @@ public sealed class ThreadGrain(
         Stream.Reserved(reservation);
         try
         {
-            await this.RegisterOrUpdateReminder(ActiveRunReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), cancellationToken);
+            var period = reminderOptions.Value.MinimumReminderPeriod;
+            await this.RegisterOrUpdateReminder(ActiveRunReminder, period, period, cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
