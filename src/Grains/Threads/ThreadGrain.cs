@@ -319,12 +319,22 @@ public sealed class ThreadGrain(
     /// <inheritdoc />
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
+        if (reminderName != ActiveRunReminder || _activeRun is not null)
+        {
+            return;
+        }
+
+        if (state.State.ActiveRunId is not null)
+        {
+            // The run ended here but its end could not be stored: the reminder stays, and the next activation, which
+            // a later tick wakes, ends the run as interrupted (OnActivateAsync).
+            DeactivateOnIdle();
+            return;
+        }
+
         // Activating the grain already ended a run its previous activation lost (OnActivateAsync); a reminder
         // that finds no run here has done its job.
-        if (reminderName == ActiveRunReminder && _activeRun is null)
-        {
-            await UnregisterActiveRunReminderAsync();
-        }
+        await UnregisterActiveRunReminderAsync();
     }
 
     private async Task ExecuteRunAsync(ActiveRun run, AgentDefinition agent, IChatModel model)
@@ -372,9 +382,11 @@ public sealed class ThreadGrain(
         }
 
         ended = ended with { EndedAt = time.GetUtcNow() };
+        var endStored = false;
         try
         {
             await CommitAsync(s => s with { ActiveRunId = null, UpdatedAt = ended.EndedAt.Value }, [], [ended], CancellationToken.None);
+            endStored = true;
         }
         catch (Exception ex)
         {
@@ -396,10 +408,10 @@ public sealed class ThreadGrain(
             activeRuns.Remove(run);
         }
 
-        if (run.InterruptedBy is not null)
+        if (run.InterruptedBy is not null || !endStored)
         {
-            // The silo is going away (its reminder service too): the reminder stays, and the thread's next
-            // activation, which it wakes, finds no run and removes it.
+            // The silo is going away (its reminder service too), or the run's end is not stored: the reminder stays,
+            // and the thread's next activation, which it wakes, ends the run if need be and removes it.
             return;
         }
 
