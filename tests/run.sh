@@ -3,6 +3,13 @@
 #
 #   tests/run.sh [dotnet test arguments...]     e.g. tests/run.sh --filter "FullyQualifiedName~Postgres"
 #
+# Two passes, both must pass: the whole suite (the HTTP-level tests' gateways embedded: a co-hosted silo on SQLite),
+# then, --no-build, the HTTP-level tests again (native API, the dialects, WebSocket, OpenAI SDK: the namespaces
+# Conversations.Tests.Gateway and Conversations.Tests.Compat) with CONVERSATIONS_TEST_TOPOLOGY=cluster: each gateway an
+# Orleans client of a cluster silo of its own on PostgreSQL. A --filter given here applies to both passes (the second
+# selects its intersection with those namespaces). With CONVERSATIONS_TEST_TOPOLOGY already set, one pass only, in
+# that topology, with the arguments as given.
+#
 # The PostgreSQL tests need a server. When CONVERSATIONS_TEST_POSTGRES (an Npgsql connection string) is set, they use
 # that one and this script provisions nothing. Otherwise it
 #   1. installs Debian's postgresql package when this machine has no PostgreSQL server binaries (and curl, which
@@ -11,10 +18,11 @@
 #      deploy/local-cluster.sh's: deploy/lib/postgres.sh), tuned for tests: many connections, no fsync;
 #   3. exports CONVERSATIONS_TEST_POSTGRES for it and runs dotnet test;
 #   4. always stops that PostgreSQL and deletes its folder, whatever happened.
-# Exits with dotnet test's exit code (or non-zero when provisioning failed).
+# Exits with the first failing pass's exit code, 0 when both passed (non-zero when provisioning failed).
 #
 # Settings (environment):
 #   CONVERSATIONS_TEST_POSTGRES   use this server instead of provisioning one
+#   CONVERSATIONS_TEST_TOPOLOGY   embedded or cluster: a single pass in that topology                both passes
 #   CONVERSATIONS_PG_USER         the OS user that runs the private PostgreSQL when run as root   postgres
 #   PG_BIN                        the PostgreSQL server binaries to use                            found
 #   TMPDIR                        where the temporary folder goes                                  /tmp
@@ -31,9 +39,54 @@ die() {
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
+# The HTTP-level tests, which the second pass runs against cluster mode.
+HTTP_TESTS='FullyQualifiedName~Conversations.Tests.Gateway|FullyQualifiedName~Conversations.Tests.Compat'
+
+# run_suite [dotnet test arguments...]: the two passes (or one, when CONVERSATIONS_TEST_TOPOLOGY is set); returns the
+# first failing pass's exit code, after running both.
+run_suite() {
+  if [[ -n ${CONVERSATIONS_TEST_TOPOLOGY:-} ]]; then
+    log "one pass, CONVERSATIONS_TEST_TOPOLOGY=$CONVERSATIONS_TEST_TOPOLOGY"
+    dotnet test Conversations.sln "$@"
+    return
+  fi
+
+  # The second pass's arguments: the caller's, their --filter narrowed to the HTTP-level tests, and --no-build.
+  local filter='' no_build=0 cluster_args=() arg
+  while (($# > 0)); do
+    arg=$1
+    shift
+    case $arg in
+      --filter) filter=${1:-}; shift || true ;;
+      --filter=*) filter=${arg#--filter=} ;;
+      --no-build) no_build=1 ;;
+      *) cluster_args+=("$arg") ;;
+    esac
+  done
+  set -- "${cluster_args[@]}"
+  local first=() second=()
+  [[ -n $filter ]] && first+=(--filter "$filter")
+  ((no_build)) && first+=(--no-build)
+  second+=(--no-build --filter "${filter:+($filter)&}($HTTP_TESTS)")
+
+  local status=0 started
+  log "pass 1/2: the suite, gateways embedded"
+  started=$SECONDS
+  CONVERSATIONS_TEST_TOPOLOGY=embedded dotnet test Conversations.sln "$@" "${first[@]}" || status=$?
+  log "pass 1/2 took $((SECONDS - started)) s (exit $status)"
+  local second_status=0
+  log "pass 2/2: the HTTP-level tests, gateways in cluster mode (CONVERSATIONS_TEST_TOPOLOGY=cluster)"
+  started=$SECONDS
+  CONVERSATIONS_TEST_TOPOLOGY=cluster dotnet test Conversations.sln "$@" "${second[@]}" || second_status=$?
+  log "pass 2/2 took $((SECONDS - started)) s (exit $second_status)"
+  ((status != 0)) || status=$second_status
+  return "$status"
+}
+
 if [[ -n ${CONVERSATIONS_TEST_POSTGRES:-} ]]; then
   log "using the PostgreSQL server of CONVERSATIONS_TEST_POSTGRES"
-  exec dotnet test Conversations.sln "$@"
+  run_suite "$@"
+  exit
 fi
 
 # shellcheck source=SCRIPTDIR/../deploy/lib/postgres.sh
@@ -96,5 +149,5 @@ pg_start
 export CONVERSATIONS_TEST_POSTGRES="Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Password=$PG_PASSWORD"
 log "PostgreSQL for the tests: 127.0.0.1:$PG_PORT (folder $PG_DIR, removed afterwards)"
 status=0
-dotnet test Conversations.sln "$@" || status=$?
+run_suite "$@" || status=$?
 exit "$status"

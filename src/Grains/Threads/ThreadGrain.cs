@@ -35,13 +35,17 @@ public sealed class ThreadGrain(
     ToolRegistry tools,
     TimeProvider time,
     IOptions<ThreadStreamOptions> streamOptions,
+    IOptions<ReminderOptions> reminderOptions,
     ActiveRuns activeRuns,
     ILogger<ThreadGrain> logger) : Grain, IThreadGrain, IRemindable
 {
     /// <summary>The grain storage provider that holds thread state.</summary>
     public const string StorageName = "threads";
 
-    /// <summary>The reminder an active run holds, so a thread whose silo died is woken on another even if nobody watches.</summary>
+    /// <summary>
+    /// The reminder an active run holds, so a thread whose silo died is woken on another even if nobody watches. It
+    /// ticks as often as Orleans allows (<see cref="ReminderOptions.MinimumReminderPeriod"/>, a minute unless configured).
+    /// </summary>
     public const string ActiveRunReminder = "active-run";
 
     private readonly SemaphoreSlim _writeGate = new(1, 1);
@@ -257,7 +261,8 @@ public sealed class ThreadGrain(
         Stream.Reserved(reservation);
         try
         {
-            await this.RegisterOrUpdateReminder(ActiveRunReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), cancellationToken);
+            var period = reminderOptions.Value.MinimumReminderPeriod;
+            await this.RegisterOrUpdateReminder(ActiveRunReminder, period, period, cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -316,12 +321,22 @@ public sealed class ThreadGrain(
     /// <inheritdoc />
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
+        if (reminderName != ActiveRunReminder || _activeRun is not null)
+        {
+            return;
+        }
+
+        if (state.State.ActiveRunId is not null)
+        {
+            // The run ended here but its end could not be stored: the reminder stays, and the next activation, which
+            // a later tick wakes, ends the run as interrupted (OnActivateAsync).
+            DeactivateOnIdle();
+            return;
+        }
+
         // Activating the grain already ended a run its previous activation lost (OnActivateAsync); a reminder
         // that finds no run here has done its job.
-        if (reminderName == ActiveRunReminder && _activeRun is null)
-        {
-            await UnregisterActiveRunReminderAsync();
-        }
+        await UnregisterActiveRunReminderAsync();
     }
 
     private async Task ExecuteRunAsync(ActiveRun run, AgentDefinition agent, IChatModel model)
@@ -369,9 +384,11 @@ public sealed class ThreadGrain(
         }
 
         ended = ended with { EndedAt = time.GetUtcNow() };
+        var endStored = false;
         try
         {
             await CommitAsync(s => s with { ActiveRunId = null, UpdatedAt = ended.EndedAt.Value }, [], [ended], CancellationToken.None);
+            endStored = true;
         }
         catch (Exception ex)
         {
@@ -395,10 +412,10 @@ public sealed class ThreadGrain(
 
         await ReportAsync(Activity(ended.Status, ended, run.Model));
 
-        if (run.InterruptedBy is not null)
+        if (run.InterruptedBy is not null || !endStored)
         {
-            // The silo is going away (its reminder service too): the reminder stays, and the thread's next
-            // activation, which it wakes, finds no run and removes it.
+            // The silo is going away (its reminder service too), or the run's end is not stored: the reminder stays,
+            // and the thread's next activation, which it wakes, ends the run if need be and removes it.
             return;
         }
 

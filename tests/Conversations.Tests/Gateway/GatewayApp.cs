@@ -1,25 +1,58 @@
+using System.Net;
+using System.Net.Sockets;
+using Conversations.Gateway.Cluster;
+using Conversations.Silo.Hosting;
+using Conversations.Silo.Storage.Postgres;
 using Conversations.Tests.Fakes;
+using Conversations.Tests.Postgres;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
 
 namespace Conversations.Tests.Gateway;
 
+/// <summary>Where a <see cref="GatewayApp"/>'s grains run.</summary>
+public enum GatewayTopology
+{
+    /// <summary>The gateway co-hosts the silo, on a SQLite file of its own.</summary>
+    Embedded,
+
+    /// <summary>The gateway is an Orleans client of a cluster silo of its own (in this process), on a PostgreSQL schema of its own.</summary>
+    Cluster,
+}
+
 /// <summary>
-/// The gateway (with its embedded silo) on Kestrel over loopback: real sockets, a SQLite file of its own, and the
-/// model either the fake OpenAI-compatible server or the built-in demo model.
+/// The gateway on Kestrel over loopback (real sockets), the model either the fake OpenAI-compatible server or the
+/// built-in demo model, in one of two topologies (<see cref="GatewayTopology"/>): embedded (its own silo, a SQLite
+/// file of its own) or, when <c>CONVERSATIONS_TEST_TOPOLOGY=cluster</c>, cluster mode: a cluster silo started first
+/// in this process (a generic host with <see cref="ClusterSiloExtensions.AddClusterSilo"/>) on a fresh PostgreSQL
+/// schema, and the gateway its Orleans client. A test that exercises the embedded process itself says so
+/// (<see cref="Embedded"/>, or <c>topology: GatewayTopology.Embedded</c>) and runs embedded in both passes.
 /// </summary>
 public sealed class GatewayApp : WebApplicationFactory<Program>
 {
+    /// <summary>The environment variable that selects the topology of tests that do not choose one.</summary>
+    public const string TopologyVariable = "CONVERSATIONS_TEST_TOPOLOGY";
+
     private readonly Dictionary<string, string?> _settings;
     private readonly Action<IServiceCollection>? _configureServices;
     private HttpClient? _client;
+    private PostgresFixture? _postgres;
+    private IHost? _silo;
+    private Dictionary<string, string?>? _clusterSettings;
 
-    public GatewayApp(IDictionary<string, string?>? settings = null, Action<IServiceCollection>? configureServices = null, string? dataDirectory = null)
+    public GatewayApp(
+        IDictionary<string, string?>? settings = null,
+        Action<IServiceCollection>? configureServices = null,
+        string? dataDirectory = null,
+        GatewayTopology? topology = null)
     {
+        Topology = topology ?? ConfiguredTopology;
         DataDirectory = dataDirectory ?? Path.Combine(Path.GetTempPath(), "conversations-tests", Guid.NewGuid().ToString("N"));
         _settings = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
         {
@@ -44,8 +77,21 @@ public sealed class GatewayApp : WebApplicationFactory<Program>
         UseKestrel();
     }
 
+    /// <summary>The topology of tests that do not choose one: <c>CONVERSATIONS_TEST_TOPOLOGY</c> (<c>embedded</c>, the default, or <c>cluster</c>).</summary>
+    public static GatewayTopology ConfiguredTopology =>
+        Environment.GetEnvironmentVariable(TopologyVariable)?.Trim().ToLowerInvariant() switch
+        {
+            null or "" or "embedded" => GatewayTopology.Embedded,
+            "cluster" => GatewayTopology.Cluster,
+            var other => throw new InvalidOperationException($"{TopologyVariable} must be 'embedded' or 'cluster', not '{other}'."),
+        };
+
     /// <summary>A gateway whose model is the fake server.</summary>
-    public static GatewayApp WithModel(FakeOpenAiServer model, IDictionary<string, string?>? settings = null, Action<IServiceCollection>? configureServices = null)
+    public static GatewayApp WithModel(
+        FakeOpenAiServer model,
+        IDictionary<string, string?>? settings = null,
+        Action<IServiceCollection>? configureServices = null,
+        GatewayTopology? topology = null)
     {
         var all = new Dictionary<string, string?>(settings ?? new Dictionary<string, string?>())
         {
@@ -54,9 +100,29 @@ public sealed class GatewayApp : WebApplicationFactory<Program>
             ["OPENAI_MODEL"] = "fake-model",
             ["OpenAI:MaxRetries"] = "0",
         };
-        return new GatewayApp(all, configureServices);
+        return new GatewayApp(all, configureServices, topology: topology);
     }
 
+    /// <summary>
+    /// An embedded gateway whatever <c>CONVERSATIONS_TEST_TOPOLOGY</c> says: for tests of the embedded process itself
+    /// (its co-hosted silo, its SQLite file).
+    /// </summary>
+    public static GatewayApp Embedded(IDictionary<string, string?>? settings = null, Action<IServiceCollection>? configureServices = null) =>
+        new(settings, configureServices, topology: GatewayTopology.Embedded);
+
+    /// <summary>An embedded gateway whose model is the fake server, whatever <c>CONVERSATIONS_TEST_TOPOLOGY</c> says.</summary>
+    public static GatewayApp EmbeddedWithModel(FakeOpenAiServer model, IDictionary<string, string?>? settings = null, Action<IServiceCollection>? configureServices = null) =>
+        WithModel(model, settings, configureServices, GatewayTopology.Embedded);
+
+    public GatewayTopology Topology { get; }
+
+    /// <summary>What the gateway's <c>/health</c> reports as its mode.</summary>
+    public string ModeName => Topology == GatewayTopology.Cluster ? "cluster" : "embedded";
+
+    /// <summary>The name of the storage check in <c>/health/ready</c>: the SQLite file's, or the cluster's PostgreSQL.</summary>
+    public string StorageCheckName => Topology == GatewayTopology.Cluster ? "postgres" : "storage";
+
+    /// <summary>The embedded topology's folder (its SQLite file).</summary>
     public string DataDirectory { get; }
 
     /// <summary>A client over real HTTP to this gateway.</summary>
@@ -80,6 +146,19 @@ public sealed class GatewayApp : WebApplicationFactory<Program>
         builder.UseEnvironment("Testing");
         builder.UseUrls("http://127.0.0.1:0");
         builder.ConfigureAppConfiguration(configuration => configuration.AddInMemoryCollection(_settings));
+        if (Topology == GatewayTopology.Cluster)
+        {
+            // The factory calls this before it builds the gateway's host: the silo is up (and in the membership table)
+            // first. Off the test's synchronization context, since this is synchronous.
+            _clusterSettings ??= Task.Run(StartClusterSiloAsync).GetAwaiter().GetResult();
+
+            // Host settings, not app configuration: Program chooses its mode from them before it builds the app.
+            foreach (var (key, value) in _clusterSettings)
+            {
+                builder.UseSetting(key, value);
+            }
+        }
+
         builder.ConfigureServices(services => services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(3)));
         if (_configureServices is not null)
         {
@@ -87,18 +166,134 @@ public sealed class GatewayApp : WebApplicationFactory<Program>
         }
     }
 
+    /// <summary>Creates the schema's fixture, starts the silo on it; returns the gateway's cluster settings.</summary>
+    private async Task<Dictionary<string, string?>> StartClusterSiloAsync()
+    {
+        _postgres = await PostgresFixture.CreateAsync();
+        var cluster = new Dictionary<string, string?>
+        {
+            ["Cluster:PostgresConnectionString"] = _postgres.ConnectionString,
+            ["Cluster:Schema"] = _postgres.Schema,
+            ["Cluster:ClusterId"] = _postgres.Schema,
+        };
+
+        // A free port can be taken by someone else between the check and the bind: then try again with others.
+        for (var attempt = 1; ; attempt++)
+        {
+            var silo = BuildClusterSilo(cluster);
+            try
+            {
+                await silo.StartAsync(TestContext.Current.CancellationToken);
+                _silo = silo;
+                return cluster;
+            }
+            catch (Exception) when (attempt < 3 && !TestContext.Current.CancellationToken.IsCancellationRequested)
+            {
+                await StopAndDisposeAsync(silo);
+            }
+            catch
+            {
+                await StopAndDisposeAsync(silo);
+                throw;
+            }
+        }
+    }
+
+    private IHost BuildClusterSilo(Dictionary<string, string?> cluster)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            EnvironmentName = "Testing",
+            // The gateway's appsettings.json (agents' defaults) is copied here, as the silo image has it.
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        var settings = new Dictionary<string, string?>(_settings, StringComparer.OrdinalIgnoreCase);
+        foreach (var (key, value) in cluster)
+        {
+            settings[key] = value;
+        }
+
+        settings["Cluster:AdvertisedAddress"] = IPAddress.Loopback.ToString();
+        settings["Cluster:SiloPort"] = FreeLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        settings["Cluster:GatewayPort"] = FreeLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.Logging.AddFilter("Orleans", LogLevel.Warning);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(3));
+        _configureServices?.Invoke(builder.Services);
+        builder.AddClusterSilo();
+        return builder.Build();
+    }
+
+    private static async Task StopAndDisposeAsync(IHost silo)
+    {
+        try
+        {
+            await silo.StopAsync(CancellationToken.None);
+        }
+        finally
+        {
+            // AddClusterSilo registers its database as an instance, which the container does not dispose.
+            var database = silo.Services.GetService<PostgresDatabase>();
+            silo.Dispose();
+            if (database is not null)
+            {
+                await database.DisposeAsync();
+                // Orleans' ADO.NET providers pool by connection string (this schema's own): close those connections too.
+                await using var connection = new NpgsqlConnection(database.ConnectionString);
+                NpgsqlConnection.ClearPool(connection);
+            }
+        }
+    }
+
+    /// <summary>A port no one listens on now (the OS picks it); the silo binds it a moment later.</summary>
+    private static int FreeLoopbackPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Stops the gateway, then (cluster) the silo, then drops the schema.</summary>
     public override async ValueTask DisposeAsync()
     {
         _client?.Dispose();
-        await base.DisposeAsync();
-        SqliteConnection.ClearAllPools();
         try
         {
-            Directory.Delete(DataDirectory, recursive: true);
+            await base.DisposeAsync();
         }
-        catch (DirectoryNotFoundException)
+        finally
         {
-            // Nothing was written.
+            try
+            {
+                if (_silo is not null)
+                {
+                    await StopAndDisposeAsync(_silo);
+                }
+            }
+            finally
+            {
+                if (_postgres is not null)
+                {
+                    // The gateway's pool for the membership table (its own connection string).
+                    var gateway = new ClusterClientOptions { PostgresConnectionString = _postgres.ConnectionString, Schema = _postgres.Schema };
+                    await using (var connection = new NpgsqlConnection(gateway.MembershipConnectionString()))
+                    {
+                        NpgsqlConnection.ClearPool(connection);
+                    }
+
+                    await _postgres.DisposeAsync();
+                }
+
+                SqliteConnection.ClearAllPools();
+                try
+                {
+                    Directory.Delete(DataDirectory, recursive: true);
+                }
+                catch (DirectoryNotFoundException)
+                {
+                    // Nothing was written.
+                }
+            }
         }
     }
 }

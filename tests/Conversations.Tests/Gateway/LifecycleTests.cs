@@ -41,6 +41,10 @@ public sealed class LifecycleTests
         Assert.Equal(["one", "first answer", "two"], model.Requests[1].Messages.Where(m => m!["role"]!.GetValue<string>() != "system").Select(m => m!["content"]!.GetValue<string>()));
     }
 
+    /// <summary>
+    /// Embedded in both passes: a gateway process (not a <see cref="GatewayApp"/>) with its co-hosted silo and SQLite
+    /// file, killed and started again. Killing cluster processes is tested in Conversations.Tests.Cluster.
+    /// </summary>
     [Fact]
     public async Task Restarting_the_whole_process_keeps_history_and_events()
     {

@@ -10,12 +10,13 @@ public sealed class ShutdownAndDocsTests
 {
     private static CancellationToken Guard => TestTimeouts.Guard();
 
+    /// <summary>Embedded: it stops the process that co-hosts the silo (a cluster gateway holds no runs to end).</summary>
     [Fact]
     public async Task Stopping_the_server_ends_an_active_run_with_a_reason_every_subscriber_sees()
     {
         await using var model = await FakeOpenAiServer.StartAsync(Guard);
         model.Enqueue(ScriptedResponse.Text("half an ans").HangAfter(2));
-        await using var app = GatewayApp.WithModel(model);
+        await using var app = GatewayApp.EmbeddedWithModel(model);
         var client = app.Client;
         var threadId = await client.CreateThreadAsync(cancellationToken: Guard);
         using var response = await client.PostStreamAsync($"/threads/{threadId}/messages", new { content = "go", stream = true }, Guard);
@@ -52,8 +53,8 @@ public sealed class ShutdownAndDocsTests
         Assert.Equal("healthy", health.GetProperty("status").GetString());
         Assert.Equal("demo", health.GetProperty("model").GetString());
         Assert.Equal(["calculate", "get_time"], health.GetProperty("tools").EnumerateArray().Select(t => t.GetString()));
-        Assert.Equal("embedded", health.GetProperty("mode").GetString());
+        Assert.Equal(app.ModeName, health.GetProperty("mode").GetString());
         Assert.Equal("ready", ready.GetProperty("status").GetString());
-        Assert.Equal("ready", ready.GetProperty("checks").GetProperty("storage").GetString());
+        Assert.Equal("ready", ready.GetProperty("checks").GetProperty(app.StorageCheckName).GetString());
     }
 }

@@ -10,7 +10,9 @@ using Conversations.Tests.Postgres;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Npgsql;
+using Orleans.Configuration;
 using Orleans.Storage;
 using Orleans.TestingHost;
 
@@ -99,9 +101,6 @@ internal sealed class GrainCluster : IAsyncDisposable
                 ["Cluster:Schema"] = fixture.Schema,
                 ["Cluster:AdvertisedAddress"] = "127.0.0.1",
                 ["Cluster:MaxPoolSize"] = "10",
-                // Quick to declare a killed silo dead: its threads come back on a live silo within a test's time.
-                ["Cluster:ProbeTimeout"] = "00:00:01",
-                ["Cluster:MissedProbesLimit"] = "2",
                 // Whatever the machine has set, tests choose their model explicitly.
                 ["OPENAI_API_KEY"] = options.Model is null ? "" : "sk-test-SECRET",
                 ["OPENAI_BASE_URL"] = options.Model?.BaseUrl.ToString() ?? "",
@@ -122,6 +121,7 @@ internal sealed class GrainCluster : IAsyncDisposable
             host.Logging.AddProvider(grains.Logs.For(silo.SiloName));
             host.AddClusterSilo();
         });
+        // Reminders as often as Orleans allows: a thread whose silo died is woken on a live one within a test's time.
         builder.ConfigureSilo((_, silo) => silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = TimeSpan.FromSeconds(1)));
         builder.ConfigureClient(client => client.UseAdoNetClustering(o =>
         {
@@ -197,10 +197,13 @@ internal sealed class GrainCluster : IAsyncDisposable
     }
 
     /// <summary>
-    /// The closest an in-process silo comes to a crash: its database goes away first (every connection reset, new ones
-    /// refused), then the test host kills it (<see cref="InProcessTestCluster.KillSiloAsync(InProcessSiloHandle)"/>: a stop whose token is
-    /// already cancelled, so no grain is deactivated and membership is not told). Whatever the dying silo still tries
-    /// to store fails; the survivors find out through missed probes. Needs <see cref="GrainClusterOptions.RelayDatabase"/>.
+    /// The closest an in-process silo comes to a crash. The test host's kill
+    /// (<see cref="InProcessTestCluster.KillSiloAsync(InProcessSiloHandle)"/>) is not one: it stops the host with a
+    /// cancelled token, so the application's stopping hooks run (the run drain ends the silo's runs and stores their
+    /// end), grains are still deactivated, the silo writes Stopping and Dead into the membership table and goes on
+    /// answering messages until then. So its database goes away first (every connection reset, new ones refused) and
+    /// its membership writes give up at once: nothing the dying silo does is stored, its membership row stays Active,
+    /// and the survivors find out through missed probes, as after a crash. Needs <see cref="GrainClusterOptions.RelayDatabase"/>.
     /// </summary>
     public async Task CrashAsync(InProcessSiloHandle silo)
     {
@@ -209,6 +212,8 @@ internal sealed class GrainCluster : IAsyncDisposable
             throw new InvalidOperationException($"Silo {silo.Name} has no database relay: start the cluster with RelayDatabase.");
         }
 
+        // The membership agent reads this on every status write; it bounds the retries of one (else 1 min each).
+        silo.ServiceProvider.GetRequiredService<IOptions<ClusterMembershipOptions>>().Value.MaxJoinAttemptTime = TimeSpan.FromMilliseconds(100);
         await relay.CutAsync();
         await Cluster.KillSiloAsync(silo);
     }
