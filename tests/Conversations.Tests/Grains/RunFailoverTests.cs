@@ -65,8 +65,9 @@ public sealed class RunFailoverTests : GrainTestBase
         // Callers see the same, and the thread runs again.
         Assert.Null((await thread.GetAsync(Ct))?.ActiveRunId);
         Assert.Equal(RunStatuses.Failed, (await thread.GetRunAsync(run.RunId, Ct))?.Status);
-        var replayed = await TakeAsync(thread, lastSequence, 1);
-        Assert.Equal(failed.Sequence, Assert.IsType<RunFailed>(Assert.Single(replayed)).Sequence);
+        var replayed = await TakeAsync(thread, lastSequence, logged.Count); // the run's events the dying silo had stored, then its end
+        Assert.Equal(Sequences(logged), Sequences(replayed));
+        Assert.Equal(failed.Sequence, Assert.IsType<RunFailed>(replayed[^1]).Sequence);
         model.Enqueue(ScriptedResponse.Text("Back."));
         var next = await SendAsync(thread, "Again?");
         Assert.True(next.StartSequence > failed.Sequence, $"The next run starts at {next.StartSequence}, not after {failed.Sequence}.");
