@@ -444,17 +444,19 @@ public sealed class ThreadGrain(
     {
         var lastOrdinal = await history.GetLastOrdinalAsync(ThreadId, cancellationToken);
         var lost = (await history.ReadUnfinishedRunsAsync(ThreadId, cancellationToken)).ToList();
-        if (state.State.ActiveRunId is { } activeRunId && lost.All(r => r.Id != activeRunId))
+        if (state.State.ActiveRunId is { } activeRunId && lost.All(r => r.Id != activeRunId)
+            && await history.ReadRunAsync(ThreadId, activeRunId, cancellationToken) is null)
         {
-            var stored = await history.ReadRunAsync(ThreadId, activeRunId, cancellationToken);
-            lost.Add(stored ?? new RunRecord(activeRunId, ThreadId, AgentDefinition.DefaultName, string.Empty, time.GetUtcNow()));
+            lost.Add(new RunRecord(activeRunId, ThreadId, AgentDefinition.DefaultName, string.Empty, time.GetUtcNow()));
         }
 
-        if (lastOrdinal == state.State.MessageCount && lost.Count == 0)
+        // An active run whose row has ended was stored without the state write that clears it: the state only catches up.
+        if (lastOrdinal == state.State.MessageCount && lost.Count == 0 && state.State.ActiveRunId is null)
         {
             return;
         }
 
+        var hadActiveRun = state.State.ActiveRunId is not null;
         var now = time.GetUtcNow();
         var error = new RunError(RunErrorCodes.Interrupted, "The run was interrupted: the node running it stopped before it ended.");
         var ended = lost.Select(r => r with { Status = RunStatuses.Failed, Error = error, EndedAt = now }).ToList();
@@ -472,7 +474,7 @@ public sealed class ThreadGrain(
             await ReportAsync(Activity(RunActivityKinds.Failed, run, "unknown"));
         }
 
-        if (lost.Count > 0)
+        if (lost.Count > 0 || hadActiveRun)
         {
             await UnregisterActiveRunReminderAsync();
         }

@@ -207,16 +207,22 @@ internal sealed class GrainCluster : IAsyncDisposable
     /// </summary>
     public async Task CrashAsync(InProcessSiloHandle silo)
     {
-        if (!_relays.TryGetValue(silo.Name, out var relay))
-        {
-            throw new InvalidOperationException($"Silo {silo.Name} has no database relay: start the cluster with RelayDatabase.");
-        }
-
         // The membership agent reads this on every status write; it bounds the retries of one (else 1 min each).
         silo.ServiceProvider.GetRequiredService<IOptions<ClusterMembershipOptions>>().Value.MaxJoinAttemptTime = TimeSpan.FromMilliseconds(100);
-        await relay.CutAsync();
+        await CutDatabaseAsync(silo);
         await Cluster.KillSiloAsync(silo);
     }
+
+    /// <summary>Takes the database away from one silo (the others keep theirs). Needs <see cref="GrainClusterOptions.RelayDatabase"/>.</summary>
+    public Task CutDatabaseAsync(InProcessSiloHandle silo) => RelayOf(silo).CutAsync();
+
+    /// <summary>Gives a silo its database back after <see cref="CutDatabaseAsync"/>.</summary>
+    public void RestoreDatabase(InProcessSiloHandle silo) => RelayOf(silo).Restore();
+
+    private TcpRelay RelayOf(InProcessSiloHandle silo) =>
+        _relays.TryGetValue(silo.Name, out var relay)
+            ? relay
+            : throw new InvalidOperationException($"Silo {silo.Name} has no database relay: start the cluster with RelayDatabase.");
 
     public async ValueTask DisposeAsync()
     {

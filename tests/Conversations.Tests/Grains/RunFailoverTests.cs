@@ -55,7 +55,9 @@ public sealed class RunFailoverTests : GrainTestBase
         Assert.NotNull(newHost);
         Assert.NotEqual(host.SiloAddress, newHost.SiloAddress);
 
-        var failed = Assert.Single((await grains.StoredEventsAsync(threadId, lastSequence)).OfType<RunFailed>());
+        // The run's end is stored before its event (the event is written right after): wait for the log too.
+        var logged = await EventuallyAsync(() => grains.StoredEventsAsync(threadId, lastSequence), e => e.OfType<RunFailed>().Any(), "run.failed is logged", grains);
+        var failed = Assert.Single(logged.OfType<RunFailed>());
         Assert.Equal((run.RunId, RunErrorCodes.Interrupted), (failed.RunId, failed.Error.Code));
         Assert.Null((await grains.ReadStateAsync(threadId)).State!.ActiveRunId);
         await EventuallyAsync(() => ActiveRunRemindersAsync(grains, threadId), n => n == 0, "the reminder is removed", grains);
@@ -63,8 +65,9 @@ public sealed class RunFailoverTests : GrainTestBase
         // Callers see the same, and the thread runs again.
         Assert.Null((await thread.GetAsync(Ct))?.ActiveRunId);
         Assert.Equal(RunStatuses.Failed, (await thread.GetRunAsync(run.RunId, Ct))?.Status);
-        var replayed = await TakeAsync(thread, lastSequence, 1);
-        Assert.Equal(failed.Sequence, Assert.IsType<RunFailed>(Assert.Single(replayed)).Sequence);
+        var replayed = await TakeAsync(thread, lastSequence, logged.Count); // the run's events the dying silo had stored, then its end
+        Assert.Equal(Sequences(logged), Sequences(replayed));
+        Assert.Equal(failed.Sequence, Assert.IsType<RunFailed>(replayed[^1]).Sequence);
         model.Enqueue(ScriptedResponse.Text("Back."));
         var next = await SendAsync(thread, "Again?");
         Assert.True(next.StartSequence > failed.Sequence, $"The next run starts at {next.StartSequence}, not after {failed.Sequence}.");
@@ -102,6 +105,43 @@ public sealed class RunFailoverTests : GrainTestBase
         Assert.Null((await thread.GetAsync(Ct))?.ActiveRunId);
         Assert.Equal(RunStatuses.Failed, (await thread.GetRunAsync(run.RunId, Ct))?.Status);
         Assert.Single((await grains.StoredEventsAsync(threadId)).OfType<RunFailed>());
+    }
+
+    [Fact]
+    public async Task A_run_whose_end_could_not_be_stored_keeps_its_reminder_which_ends_it_once_the_storage_is_back()
+    {
+        await using var model = await FakeOpenAiServer.StartAsync(Ct);
+        model.Enqueue(ScriptedResponse.Text("never", "sent").HangAfter(1));
+        await using var grains = await StartClusterAsync(new GrainClusterOptions { Silos = 2, Model = model, RelayDatabase = true });
+        var (thread, created) = await CreateThreadAsync(grains);
+        var threadId = created.Id;
+        var run = await SendAsync(thread, "Hello?");
+        await model.WaitForRequestAsync(1, TestTimeouts.Guard());
+        var host = grains.HostOf(thread);
+        Assert.NotNull(host);
+
+        // The silo hosting the run loses its database; the run ends (cancelled) and cannot store its end.
+        await grains.CutDatabaseAsync(host);
+        Assert.IsType<CancelRunResult.Cancelling>(await thread.CancelRunAsync(run.RunId, Ct));
+        await WaitUntilAsync(() => Task.FromResult(grains.Logs.Contains($"The end of run {run.RunId}")), "the run's end fails to be stored", () => grains.Logs.ToString());
+        Assert.Equal(1, await ActiveRunRemindersAsync(grains, threadId));
+
+        // The database comes back: the reminder, still there, has the run ended as interrupted (by a new activation).
+        grains.RestoreDatabase(host);
+        var ended = await EventuallyAsync(
+            () => grains.History.ReadRunAsync(threadId, run.RunId, Ct),
+            r => r?.Status != RunStatuses.Running,
+            "the run's end is stored",
+            grains);
+        Assert.Equal((RunStatuses.Failed, RunErrorCodes.Interrupted), (ended?.Status, ended?.Error?.Code));
+        await EventuallyAsync(() => ActiveRunRemindersAsync(grains, threadId), n => n == 0, "the reminder is removed", grains);
+        Assert.Null((await grains.ReadStateAsync(threadId)).State!.ActiveRunId);
+        Assert.Null((await thread.GetAsync(Ct))?.ActiveRunId);
+
+        // Watchers heard both ends (the one that was not stored, then the stored one); the log keeps what it got.
+        var events = await EventuallyAsync(() => grains.StoredEventsAsync(threadId), e => e[^1] is RunFailed, "run.failed is logged", grains);
+        Assert.Equal(RunErrorCodes.Interrupted, Assert.IsType<RunFailed>(events[^1]).Error.Code);
+        Assert.Equal(Sequences(events).Distinct().Order(), Sequences(events));
     }
 
     private static Task<long> ActiveRunRemindersAsync(GrainCluster grains, string threadId) =>

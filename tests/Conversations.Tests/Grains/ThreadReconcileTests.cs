@@ -62,4 +62,41 @@ public sealed class ThreadReconcileTests : GrainTestBase
         Assert.Single((await grains.StoredEventsAsync(threadId)).OfType<RunFailed>());
         Assert.Equal(await grains.History.GetLastOrdinalAsync(threadId, Ct), (await thread.GetAsync(Ct))?.MessageCount);
     }
+    [Fact]
+    public async Task A_run_whose_end_was_stored_without_the_state_write_stays_as_it_ended()
+    {
+        await using var grains = await StartClusterAsync(new GrainClusterOptions { Silos = 2 });
+        var (thread, created) = await CreateThreadAsync(grains, new CreateThread { Messages = [new NewMessage(MessageRoles.User, "Hello")] });
+        var threadId = created.Id;
+        await grains.Cluster.DeactivateAsync(thread);
+        var lastSequence = await grains.Log.GetLastSequenceAsync(threadId, Ct);
+
+        // A run started (its state write stored), answered and ended: the end's history row was stored, then the silo
+        // died before the state write that clears the active run.
+        var now = DateTimeOffset.UtcNow;
+        var runId = Ids.NewRunId();
+        var question = new ThreadMessage(Ids.NewMessageId(), 2, MessageRoles.User, "Question", now) { RunId = runId };
+        var answer = new ThreadMessage(Ids.NewMessageId(), 3, MessageRoles.Assistant, "Answer", now) { RunId = runId };
+        var completed = new RunRecord(runId, threadId, "default", question.Id, now)
+        {
+            Status = RunStatuses.Completed,
+            StopReason = "stop",
+            EndedAt = now.AddSeconds(1),
+            StartSequence = lastSequence + 1,
+        };
+        var state = await grains.ReadStateAsync(threadId);
+        state.State = state.State! with { MessageCount = 3, ActiveRunId = runId, LastRunId = runId, ReservedSequence = lastSequence + 1024 };
+        await grains.History.AppendAsync(threadId, [question, answer], [completed], Ct);
+        await grains.WriteStateAsync(threadId, state);
+
+        var snapshot = await thread.GetAsync(Ct);
+
+        Assert.NotNull(snapshot);
+        Assert.Equal((3, null, runId), (snapshot.MessageCount, snapshot.ActiveRunId, snapshot.LastRunId));
+        Assert.Null((await grains.ReadStateAsync(threadId)).State!.ActiveRunId);
+        var run = await thread.GetRunAsync(runId, Ct);
+        Assert.Equal((RunStatuses.Completed, null), (run?.Status, run?.Error));
+        Assert.Equal(RunStatuses.Completed, (await grains.History.ReadRunAsync(threadId, runId, Ct))?.Status);
+        Assert.Empty((await grains.StoredEventsAsync(threadId)).OfType<RunFailed>());
+    }
 }
