@@ -38,18 +38,6 @@ public sealed class ThreadEventHub(IGrainFactory grains, IOptions<StreamingOptio
     private readonly CancellationTokenSource _stopping = new();
     private int _disposed;
 
-    /// <summary>How many threads this gateway follows now (one upstream call each).</summary>
-    public int FeedCount
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _feeds.Count;
-            }
-        }
-    }
-
     /// <inheritdoc />
     public async IAsyncEnumerable<ThreadEvent> SubscribeAsync(string threadId, long afterSequence, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {

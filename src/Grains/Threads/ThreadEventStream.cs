@@ -33,9 +33,6 @@ internal sealed class ThreadEventStream(string threadId, IEventLog log, ThreadSt
     /// <summary>The sequence of the last event appended (0 for none).</summary>
     public long LastSequence => NextSequence - 1;
 
-    /// <summary>How many watchers follow the stream live.</summary>
-    public int WatcherCount => _watchers.Count;
-
     /// <summary>Reserves sequences durably (the grain's state write); returns the new last reserved sequence.</summary>
     public Func<long, Task<long>>? Reserve { get; set; }
 

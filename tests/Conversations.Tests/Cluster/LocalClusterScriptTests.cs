@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 using Conversations.Tests.Gateway;
+using Conversations.Tests.Processes;
 
 namespace Conversations.Tests.Cluster;
 
@@ -76,38 +77,15 @@ public sealed class LocalClusterScriptTests
         }
     }
 
-    private static async Task<(int ExitCode, string Output)> RunScriptAsync(string root, string command, IDictionary<string, string> environment)
-    {
-        var info = new ProcessStartInfo("bash") { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(Path.Combine(root, "deploy", "local-cluster.sh"));
-        info.ArgumentList.Add(command);
-        foreach (var (key, value) in environment)
-        {
-            info.Environment[key] = value;
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(Guard);
-        var stderr = process.StandardError.ReadToEndAsync(Guard);
-        await process.WaitForExitAsync(Guard);
-        return (process.ExitCode, await stdout + await stderr);
-    }
-
-    private static string RepositoryRoot()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Conversations.sln")))
-        {
-            directory = directory.Parent;
-        }
-
-        return directory?.FullName ?? throw new InvalidOperationException("The repository root was not found above " + AppContext.BaseDirectory);
-    }
-
     private static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
+
+    private static Task<(int ExitCode, string Output)> RunScriptAsync(string root, string command, IDictionary<string, string> environment) =>
+        RepositoryScripts.RunAsync(root, "bash", [Path.Combine(root, "deploy", "local-cluster.sh"), command], environment, Guard);
+
+    private static string RepositoryRoot() => RepositoryScripts.Root();
 }

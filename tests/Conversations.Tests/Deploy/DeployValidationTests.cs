@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using Conversations.Tests.Processes;
 
 namespace Conversations.Tests.Deploy;
 
@@ -86,30 +86,8 @@ public sealed class DeployValidationTests
         }
     }
 
-    private static async Task<(int ExitCode, string Output)> ValidateAsync(string root, string[] arguments)
-    {
-        var info = new ProcessStartInfo("python3") { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(Path.Combine(root, "deploy", "validate.py"));
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
+    private static Task<(int ExitCode, string Output)> ValidateAsync(string root, string[] arguments) =>
+        RepositoryScripts.RunAsync(root, "python3", [Path.Combine(root, "deploy", "validate.py"), .. arguments], null, Guard);
 
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(Guard);
-        var stderr = process.StandardError.ReadToEndAsync(Guard);
-        await process.WaitForExitAsync(Guard);
-        return (process.ExitCode, await stdout + await stderr);
-    }
-
-    private static string RepositoryRoot()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Conversations.sln")))
-        {
-            directory = directory.Parent;
-        }
-
-        return directory?.FullName ?? throw new InvalidOperationException("The repository root was not found above " + AppContext.BaseDirectory);
-    }
+    private static string RepositoryRoot() => RepositoryScripts.Root();
 }
