@@ -31,6 +31,13 @@ public interface IThreadHistory
     /// <paramref name="runs"/> by id.
     /// </summary>
     Task AppendAsync(string threadId, IReadOnlyList<ThreadMessage> messages, IReadOnlyList<RunRecord> runs, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// In one transaction: deletes the thread's messages with ordinal <paramref name="fromOrdinal"/> or above and its
+    /// runs <paramref name="runIds"/>; rows that are not there are skipped. Undoes rows a change stored before a state
+    /// write that never happened, so a change the grain did not accept leaves nothing behind.
+    /// </summary>
+    Task RemoveAsync(string threadId, int fromOrdinal, IReadOnlyList<string> runIds, CancellationToken cancellationToken = default);
 }
 
 /// <summary>

@@ -153,6 +153,25 @@ public sealed class PostgresThreadHistory(PostgresDatabase database) : IThreadHi
         }, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <inheritdoc />
+    /// <remarks>One statement: both deletes run in its one transaction.</remarks>
+    public async Task RemoveAsync(string threadId, int fromOrdinal, IReadOnlyList<string> runIds, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(threadId);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(fromOrdinal);
+        ArgumentNullException.ThrowIfNull(runIds);
+
+        await _database.RunAsync($"remove rows from the history of thread '{threadId}'", async (connection, token) =>
+        {
+            await using var command = new NpgsqlCommand(Sql.Remove, connection);
+            command.Parameters.Add(Text("thread_id", threadId));
+            command.Parameters.Add(new NpgsqlParameter<int>("from_ordinal", fromOrdinal));
+            command.Parameters.Add(Array("run_ids", NpgsqlDbType.Text, runIds.ToArray()));
+            await command.ExecuteNonQueryAsync(token).ConfigureAwait(false);
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
     private static string Conflict(string? constraint, IReadOnlyList<ThreadMessage> messages)
     {
         var range = messages.Count == 1
@@ -179,6 +198,13 @@ public sealed class PostgresThreadHistory(PostgresDatabase database) : IThreadHi
             SELECT @thread_id, r.id, r.body
             FROM unnest(@run_ids, @run_bodies) AS r (id, body)
             ON CONFLICT (thread_id, id) DO UPDATE SET body = excluded.body;
+            """;
+
+        public const string Remove = """
+            WITH removed_messages AS (
+                DELETE FROM messages WHERE thread_id = @thread_id AND ordinal >= @from_ordinal
+            )
+            DELETE FROM runs WHERE thread_id = @thread_id AND id = ANY (@run_ids);
             """;
 
         public const string ReadMessages = """

@@ -135,6 +135,46 @@ public sealed class SqliteThreadHistory(SqliteDatabase database) : IThreadHistor
         }
     }
 
+    /// <inheritdoc />
+    public async Task RemoveAsync(string threadId, int fromOrdinal, IReadOnlyList<string> runIds, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(threadId);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(fromOrdinal);
+        ArgumentNullException.ThrowIfNull(runIds);
+        try
+        {
+            using var connection = await _database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            using var transaction = connection.BeginTransaction(deferred: false);
+            using (var command = connection.CreateCommand())
+            {
+                command.Transaction = transaction;
+                command.CommandText = Sql.RemoveMessages;
+                command.Parameters.AddWithValue("$thread_id", threadId);
+                command.Parameters.AddWithValue("$from_ordinal", fromOrdinal);
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            using (var command = connection.CreateCommand())
+            {
+                command.Transaction = transaction;
+                command.CommandText = Sql.RemoveRun;
+                command.Parameters.AddWithValue("$thread_id", threadId);
+                var id = command.Parameters.Add("$id", SqliteType.Text);
+                foreach (var runId in runIds)
+                {
+                    id.Value = runId;
+                    await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            transaction.Commit();
+        }
+        catch (SqliteException ex)
+        {
+            throw Unavailable(ex);
+        }
+    }
+
     private async Task<IReadOnlyList<T>> ReadListAsync<T>(string sql, Action<SqliteCommand> bind, string what, CancellationToken cancellationToken)
     {
         try
@@ -205,6 +245,10 @@ public sealed class SqliteThreadHistory(SqliteDatabase database) : IThreadHistor
         public const string LastOrdinal = "SELECT MAX(ordinal) FROM messages WHERE thread_id = $thread_id;";
 
         public const string ReadRun = "SELECT body FROM runs WHERE thread_id = $thread_id AND id = $id;";
+
+        public const string RemoveMessages = "DELETE FROM messages WHERE thread_id = $thread_id AND ordinal >= $from_ordinal;";
+
+        public const string RemoveRun = "DELETE FROM runs WHERE thread_id = $thread_id AND id = $id;";
 
         public const string ReadUnfinishedRuns = "SELECT body FROM runs WHERE thread_id = $thread_id AND status = 'running' ORDER BY rowid;";
     }
