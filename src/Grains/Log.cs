@@ -19,6 +19,7 @@ internal static partial class Log
     public const int DurableEventDeliveredId = 1011;
     public const int ReminderNotRegisteredId = 1012;
     public const int ActivityNotReportedId = 1013;
+    public const int UncommittedRowsRemovedId = 1014;
 
     [LoggerMessage(RunStartedId, LogLevel.Information, "Run {RunId} started on thread {ThreadId} with agent {Agent} and model {Model}")]
     public static partial void RunStarted(ILogger logger, string threadId, string runId, string agent, string model);
@@ -61,4 +62,7 @@ internal static partial class Log
 
     [LoggerMessage(ActivityNotReportedId, LogLevel.Warning, "Run {RunId} on thread {ThreadId} could not be reported to the monitor ({Kind})")]
     public static partial void ActivityNotReported(ILogger logger, Exception exception, string threadId, string runId, string kind);
+
+    [LoggerMessage(UncommittedRowsRemovedId, LogLevel.Warning, "Thread {ThreadId}: removed {Messages} messages and {Runs} runs a failed write had stored without its state")]
+    public static partial void UncommittedRowsRemoved(ILogger logger, string threadId, int messages, int runs);
 }

@@ -142,6 +142,15 @@ public sealed class ThreadGrain(
             Metadata = command.Metadata is null ? new Dictionary<string, string>() : new Dictionary<string, string>(command.Metadata),
             MessageCount = messages.Count,
         };
+        if (await history.GetLastOrdinalAsync(ThreadId, cancellationToken) is > 0 and var leftover)
+        {
+            // A create whose state write never happened left its messages: the thread was never created, so they go.
+            // The state write first proves that no other activation created it meanwhile.
+            await WriteStateAsync(s => s, cancellationToken);
+            await history.RemoveAsync(ThreadId, 1, [], cancellationToken);
+            Log.UncommittedRowsRemoved(logger, ThreadId, leftover, 0);
+        }
+
         var lastSequence = await log.GetLastSequenceAsync(ThreadId, cancellationToken);
         await CommitAsync(_ => created, messages, [], cancellationToken);
         Stream.Start(lastSequence, 0);
@@ -437,36 +446,55 @@ public sealed class ThreadGrain(
     }
 
     /// <summary>
-    /// Brings the state in line with the history after a crash: messages stored whose count the state missed, and
-    /// runs still marked running that no activation runs any more (they fail as interrupted, and every watcher hears).
+    /// Brings the history in line with the state, the commit point of every change, after a write that stored rows
+    /// and then not its state (a crash, a storage failure, another activation that wrote first).
     /// </summary>
+    /// <remarks>
+    /// Rows the state does not count yet belong to it when they are the output of the state's own run (its active
+    /// or last run): they are counted, so partial output is kept. Any other such rows (a message sent or appended,
+    /// a run started, whose state write never happened) are of a change the caller was told failed: they are
+    /// removed, so a retry stores the message once. A run the state still holds as active that no activation runs
+    /// any more fails as interrupted, and every watcher hears. The state is written before anything is removed: its
+    /// ETag proves that no other activation accepted those rows in the meantime.
+    /// </remarks>
     private async Task ReconcileAsync(CancellationToken cancellationToken)
     {
-        var lastOrdinal = await history.GetLastOrdinalAsync(ThreadId, cancellationToken);
-        var lost = (await history.ReadUnfinishedRunsAsync(ThreadId, cancellationToken)).ToList();
-        if (state.State.ActiveRunId is { } activeRunId && lost.All(r => r.Id != activeRunId)
+        var current = state.State;
+        var uncounted = await history.ReadMessagesAsync(ThreadId, current.MessageCount, int.MaxValue, cancellationToken);
+        var unfinished = await history.ReadUnfinishedRunsAsync(ThreadId, cancellationToken);
+        var kept = uncounted.TakeWhile(m => m.RunId is not null && (m.RunId == current.ActiveRunId || m.RunId == current.LastRunId)).Count();
+        var removeFrom = kept < uncounted.Count ? uncounted[kept].Ordinal : (int?)null;
+        var removeRuns = unfinished.Where(r => r.Id != current.ActiveRunId).Select(r => r.Id).ToList();
+        var lost = unfinished.Where(r => r.Id == current.ActiveRunId).ToList();
+        if (current.ActiveRunId is { } activeRunId && lost.Count == 0
             && await history.ReadRunAsync(ThreadId, activeRunId, cancellationToken) is null)
         {
             lost.Add(new RunRecord(activeRunId, ThreadId, AgentDefinition.DefaultName, string.Empty, time.GetUtcNow()));
         }
 
         // An active run whose row has ended was stored without the state write that clears it: the state only catches up.
-        if (lastOrdinal == state.State.MessageCount && lost.Count == 0 && state.State.ActiveRunId is null)
+        if (uncounted.Count == 0 && unfinished.Count == 0 && current.ActiveRunId is null)
         {
             return;
         }
 
-        var hadActiveRun = state.State.ActiveRunId is not null;
+        var hadActiveRun = current.ActiveRunId is not null;
         var now = time.GetUtcNow();
         var error = new RunError(RunErrorCodes.Interrupted, "The run was interrupted: the node running it stopped before it ended.");
         var ended = lost.Select(r => r with { Status = RunStatuses.Failed, Error = error, EndedAt = now }).ToList();
         var reservation = Stream.ReservationFor(ended.Count);
         await CommitAsync(
-            s => s with { MessageCount = lastOrdinal, ActiveRunId = null, UpdatedAt = now, ReservedSequence = Math.Max(s.ReservedSequence, reservation) },
+            s => s with { MessageCount = s.MessageCount + kept, ActiveRunId = null, UpdatedAt = now, ReservedSequence = Math.Max(s.ReservedSequence, reservation) },
             [],
             ended,
             cancellationToken);
         Stream.Reserved(reservation);
+        if (removeFrom is not null || removeRuns.Count > 0)
+        {
+            await history.RemoveAsync(ThreadId, removeFrom ?? int.MaxValue, removeRuns, cancellationToken);
+            Log.UncommittedRowsRemoved(logger, ThreadId, uncounted.Count - kept, removeRuns.Count);
+        }
+
         foreach (var run in ended)
         {
             await Stream.AppendDurableAsync(new RunFailed { ThreadId = ThreadId, RunId = run.Id, Error = error });
@@ -539,7 +567,17 @@ public sealed class ThreadGrain(
                 }
             }
 
-            await WriteStateCoreAsync(change, cancellationToken);
+            try
+            {
+                await WriteStateCoreAsync(change, cancellationToken);
+            }
+            catch (Exception) when (messages.Count > 0 || runs.Count > 0)
+            {
+                // The rows are stored and the state that accepts them is not: the change failed. The next activation
+                // removes them (ReconcileAsync), so this one goes rather than write on after them.
+                DeactivateOnIdle();
+                throw;
+            }
         }
         finally
         {
