@@ -1,7 +1,7 @@
 using Conversations.Grains.Abstractions.Events;
 using Conversations.Grains.Abstractions.Threads;
 using Conversations.Tests.Fakes;
-using Conversations.Tests.Postgres;
+using Conversations.Tests.Storage;
 
 namespace Conversations.Tests.Grains;
 
@@ -106,8 +106,8 @@ public sealed class ThreadDurabilityTests : GrainTestBase
             (expected.Snapshot.Id, expected.Snapshot.CreatedAt, expected.Snapshot.UpdatedAt, expected.Snapshot.MessageCount, expected.Snapshot.ActiveRunId, expected.Snapshot.LastRunId),
             (actual.Snapshot.Id, actual.Snapshot.CreatedAt, actual.Snapshot.UpdatedAt, actual.Snapshot.MessageCount, actual.Snapshot.ActiveRunId, actual.Snapshot.LastRunId));
         Assert.Equal(expected.Snapshot.Metadata.OrderBy(p => p.Key), actual.Snapshot.Metadata.OrderBy(p => p.Key));
-        PostgresSamples.AssertJsonEqual(expected.Messages, actual.Messages);
-        PostgresSamples.AssertJsonEqual(expected.Runs, actual.Runs);
+        StorageSamples.AssertJsonEqual(expected.Messages, actual.Messages);
+        StorageSamples.AssertJsonEqual(expected.Runs, actual.Runs);
         Assert.Equal(Sequences(expected.Events), Sequences(actual.Events));
         Assert.Equal(expected.Events.Select(e => (e.Type, e.RunId)), actual.Events.Select(e => (e.Type, e.RunId)));
     }

@@ -2,6 +2,7 @@ using ThreadState = Conversations.Grains.Abstractions.Threads.ThreadGrainState;
 using Conversations.Silo.Storage.Postgres;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
+using Conversations.Tests.Storage;
 using Orleans.Storage;
 
 namespace Conversations.Tests.Postgres;
@@ -135,8 +136,8 @@ public sealed class OrleansClusterTests : PostgresTestBase
         var state = new ThreadState
         {
             Id = "thr_1",
-            CreatedAt = PostgresSamples.T0,
-            UpdatedAt = PostgresSamples.T0.AddMinutes(3),
+            CreatedAt = StorageSamples.T0,
+            UpdatedAt = StorageSamples.T0.AddMinutes(3),
             Metadata = new Dictionary<string, string> { ["title"] = "Trip to Lisbon ✓", ["empty"] = "" },
             MessageCount = 4,
             ActiveRunId = "run_2",
@@ -149,7 +150,7 @@ public sealed class OrleansClusterTests : PostgresTestBase
         await storage.ReadStateAsync("state", id, read);
 
         Assert.Equal(("1", true), (read.ETag, read.RecordExists));
-        PostgresSamples.AssertJsonEqual(state, read.State);
+        StorageSamples.AssertJsonEqual(state, read.State);
     }
 
     [Fact]

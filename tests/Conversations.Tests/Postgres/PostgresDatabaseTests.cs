@@ -1,7 +1,7 @@
 using System.Globalization;
 using Conversations.Silo.Storage.Postgres;
 using Npgsql;
-using static Conversations.Tests.Postgres.PostgresSamples;
+using static Conversations.Tests.Storage.StorageSamples;
 
 namespace Conversations.Tests.Postgres;
 

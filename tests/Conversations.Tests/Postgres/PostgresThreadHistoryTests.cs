@@ -4,18 +4,34 @@ using Conversations.Grains.Abstractions.Threads;
 using Conversations.Grains.Threads;
 using Conversations.Silo.Storage.Postgres;
 using Npgsql;
-using static Conversations.Tests.Postgres.PostgresSamples;
+using Conversations.Tests.Storage;
+using static Conversations.Tests.Storage.StorageSamples;
 
 namespace Conversations.Tests.Postgres;
 
-public sealed class PostgresThreadHistoryTests : PostgresTestBase
+/// <summary>The history contract on PostgreSQL, each test in a schema of its own, and what only PostgreSQL does.</summary>
+public sealed class PostgresThreadHistoryTests : ThreadHistoryContract
 {
-    private const string ThreadId = "thr_1";
+    private PostgresFixture? _fixture;
+
+    private PostgresFixture Fixture => _fixture ?? throw new InvalidOperationException("Not initialized.");
+
+    public override async ValueTask InitializeAsync() => _fixture = await PostgresFixture.CreateAsync();
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (_fixture is not null)
+        {
+            await _fixture.DisposeAsync();
+        }
+    }
+
+    protected override async Task<IThreadHistory> OpenHistoryAsync() => new PostgresThreadHistory(await Fixture.OpenMigratedAsync());
 
     [Fact]
     public async Task Appended_messages_and_runs_read_back_as_written()
     {
-        var history = await OpenAsync();
+        var history = await OpenHistoryAsync();
         ThreadMessage[] messages = [UserMessage(1), AssistantMessage(2, MessageStatuses.Incomplete), ToolMessage(3)];
         RunRecord[] runs = [Run(ThreadId, "run_1", RunStatuses.Failed), Run(ThreadId, "run_2", RunStatuses.Completed, startedSecond: 5)];
 
@@ -37,7 +53,7 @@ public sealed class PostgresThreadHistoryTests : PostgresTestBase
     [Fact]
     public async Task Messages_page_by_ordinal_and_threads_stay_apart()
     {
-        var history = await OpenAsync();
+        var history = await OpenHistoryAsync();
         await history.AppendAsync(ThreadId, [.. Enumerable.Range(1, 7).Select(i => UserMessage(i))], [], Ct);
         await history.AppendAsync("thr_2", [UserMessage(1), UserMessage(2)], [], Ct);
         await history.AppendAsync(ThreadId, [UserMessage(9), UserMessage(8)], [], Ct); // order comes from the ordinal
@@ -53,23 +69,9 @@ public sealed class PostgresThreadHistoryTests : PostgresTestBase
     }
 
     [Fact]
-    public async Task Find_gives_a_message_ordinal_by_id_within_its_thread()
-    {
-        var history = await OpenAsync();
-        await history.AppendAsync(ThreadId, [UserMessage(1), AssistantMessage(2)], [], Ct);
-        await history.AppendAsync("thr_2", [UserMessage(1)], [], Ct);
-
-        Assert.Equal(2, await history.FindMessageOrdinalAsync(ThreadId, "msg_2", Ct));
-        Assert.Equal(1, await history.FindMessageOrdinalAsync(ThreadId, "msg_1", Ct));
-        Assert.Null(await history.FindMessageOrdinalAsync("thr_2", "msg_2", Ct));
-        Assert.Null(await history.FindMessageOrdinalAsync(ThreadId, "msg_none", Ct));
-        Assert.Null(await history.ReadRunAsync(ThreadId, "run_none", Ct));
-    }
-
-    [Fact]
     public async Task Runs_are_replaced_by_id_and_the_running_ones_listed_oldest_first()
     {
-        var history = await OpenAsync();
+        var history = await OpenHistoryAsync();
         await history.AppendAsync(
             ThreadId,
             [],
@@ -95,7 +97,7 @@ public sealed class PostgresThreadHistoryTests : PostgresTestBase
         var history = new PostgresThreadHistory(database);
         await history.AppendAsync(ThreadId, [], [.. Enumerable.Range(1, 300).Select(i => Run(ThreadId, $"run_{i}", RunStatuses.Completed))], Ct);
         await history.AppendAsync(ThreadId, [], [Run(ThreadId, "run_now")], Ct);
-        await ExecuteAsync(database, "ANALYZE runs;");
+        await PostgresTestBase.ExecuteAsync(database, "ANALYZE runs;");
 
         await using var connection = await database.OpenConnectionAsync(Ct);
         await using (var noSeqScan = new NpgsqlCommand("SET enable_seqscan = off;", connection))
@@ -122,7 +124,7 @@ public sealed class PostgresThreadHistoryTests : PostgresTestBase
     [InlineData(4, "msg_2")] // the id is taken
     public async Task A_message_colliding_with_a_stored_one_is_a_conflict_and_nothing_of_the_write_is_stored(int ordinal, string id)
     {
-        var history = await OpenAsync();
+        var history = await OpenHistoryAsync();
         await history.AppendAsync(ThreadId, [UserMessage(1), UserMessage(2)], [Run(ThreadId)], Ct);
         var colliding = UserMessage(ordinal) with { Id = id, Content = "from the other writer" };
 
@@ -164,28 +166,6 @@ public sealed class PostgresThreadHistoryTests : PostgresTestBase
         Assert.Single(outcomes, won => won);
         var stored = Assert.Single(await writers[0].ReadMessagesAsync(ThreadId, 0, 10, Ct));
         Assert.Equal($"msg_writer{Array.IndexOf(outcomes, true)}", stored.Id);
-    }
-
-    [Fact]
-    public async Task Invalid_arguments_are_rejected_before_anything_is_written()
-    {
-        var history = await OpenAsync();
-
-        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.AppendAsync("", [UserMessage(1)], [], Ct));
-        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.AppendAsync(ThreadId, [UserMessage(1), UserMessage(0)], [], Ct));
-        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.AppendAsync(ThreadId, [UserMessage(1), UserMessage(1)], [], Ct));
-        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.AppendAsync(ThreadId, [UserMessage(1), UserMessage(2) with { Id = "msg_1" }], [], Ct));
-        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.AppendAsync(ThreadId, [UserMessage(1) with { Id = "" }], [], Ct));
-        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.AppendAsync(ThreadId, [UserMessage(1)], [Run("thr_2")], Ct));
-        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.AppendAsync(ThreadId, [UserMessage(1)], [Run(ThreadId), Run(ThreadId)], Ct));
-        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.ReadMessagesAsync(ThreadId, -1, 10, Ct));
-        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.ReadMessagesAsync(ThreadId, 0, 0, Ct));
-        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.FindMessageOrdinalAsync(ThreadId, "", Ct));
-        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.ReadRunAsync("", "run_1", Ct));
-        await history.AppendAsync(ThreadId, [], [], Ct);
-
-        Assert.Equal(0, await history.GetLastOrdinalAsync(ThreadId, Ct));
-        Assert.Null(await history.ReadRunAsync(ThreadId, "run_1", Ct));
     }
 
     [Fact]
@@ -245,9 +225,8 @@ public sealed class PostgresThreadHistoryTests : PostgresTestBase
         () => history.ReadRunAsync(ThreadId, "run_1", Ct),
         () => history.ReadUnfinishedRunsAsync(ThreadId, Ct),
         () => history.AppendAsync(ThreadId, [UserMessage(1)], [Run(ThreadId)], Ct),
+        () => history.RemoveAsync(ThreadId, 1, ["run_1"], Ct),
     ];
-
-    private async Task<IThreadHistory> OpenAsync() => new PostgresThreadHistory(await Fixture.OpenMigratedAsync());
 
     private static async Task<int[]> OrdinalsAsync(IThreadHistory history, int after, int limit) =>
         [.. (await history.ReadMessagesAsync(ThreadId, after, limit, Ct)).Select(m => m.Ordinal)];

@@ -48,18 +48,19 @@ public abstract class EventLogContract : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Appending_a_stored_sequence_again_is_a_no_op()
+    public async Task Appending_a_stored_sequence_again_is_a_no_op_and_a_batch_keeps_the_first_of_a_repeat()
     {
         var log = await OpenLogAsync();
         await log.AppendAsync(Deltas(ThreadId, [1, 2, 3], "first"), Ct);
 
         await log.AppendAsync(Deltas(ThreadId, [2, 3, 4, 5], "second"), Ct);
         await log.AppendAsync(Deltas(ThreadId, [1, 2, 3], "first"), Ct);
+        await log.AppendAsync([.. Deltas(ThreadId, [6], "third"), .. Deltas(ThreadId, [6, 1], "fourth")], Ct);
 
         var read = await log.ReadAsync(ThreadId, 0, cancellationToken: Ct).ToListAsync(Ct);
-        Assert.Equal(new long[] { 1, 2, 3, 4, 5 }, read.Select(e => e.Sequence));
-        Assert.Equal(["first1", "first2", "first3", "second4", "second5"], read.Cast<TextDelta>().Select(e => e.Text));
-        Assert.Equal(5, await log.GetLastSequenceAsync(ThreadId, Ct));
+        Assert.Equal(new long[] { 1, 2, 3, 4, 5, 6 }, read.Select(e => e.Sequence));
+        Assert.Equal(["first1", "first2", "first3", "second4", "second5", "third6"], read.Cast<TextDelta>().Select(e => e.Text));
+        Assert.Equal(6, await log.GetLastSequenceAsync(ThreadId, Ct));
     }
 
     [Fact]

@@ -10,9 +10,18 @@ internal static class StorageSamples
 {
     public static readonly DateTimeOffset T0 = new DateTimeOffset(2025, 3, 14, 9, 26, 53, 589, TimeSpan.FromHours(2)).AddTicks(7931);
 
-    /// <summary>Asserts two values serialize to the same <see cref="ContractJson"/> text (records holding lists and dictionaries compare those by reference).</summary>
-    public static void AssertJsonEqual<T>(T expected, T actual) =>
-        Assert.Equal(JsonSerializer.Serialize(expected, ContractJson.Options), JsonSerializer.Serialize(actual, ContractJson.Options));
+    /// <summary>
+    /// Asserts two values have the same <see cref="ContractJson"/> shape (records holding lists and dictionaries
+    /// compare those by reference), through a JSON DOM: PostgreSQL's jsonb keeps values, not the order of keys.
+    /// </summary>
+    public static void AssertJsonEqual<T>(T expected, T actual)
+    {
+        var expectedJson = JsonSerializer.SerializeToNode(expected, ContractJson.Options);
+        var actualJson = JsonSerializer.SerializeToNode(actual, ContractJson.Options);
+        Assert.True(
+            System.Text.Json.Nodes.JsonNode.DeepEquals(expectedJson, actualJson),
+            $"Expected {expectedJson?.ToJsonString()}, read {actualJson?.ToJsonString()}.");
+    }
 
     public static ThreadMessage UserMessage(int ordinal, string? runId = "run_1") =>
         new($"msg_{ordinal}", ordinal, MessageRoles.User, $"Question {ordinal}: ünïcødé ✓ \"quoted\"\nline two", T0.AddSeconds(ordinal))
@@ -38,11 +47,12 @@ internal static class StorageSamples
             Name = "weather",
         };
 
-    public static RunRecord Run(string threadId, string runId = "run_1", string status = RunStatuses.Running) =>
-        new(runId, threadId, "default", "msg_1", T0.AddSeconds(1))
+    /// <summary>A run started <paramref name="startedSecond"/> seconds after <see cref="T0"/>, in the given status.</summary>
+    public static RunRecord Run(string threadId, string runId = "run_1", string status = RunStatuses.Running, int startedSecond = 1) =>
+        new(runId, threadId, "default", "msg_1", T0.AddSeconds(startedSecond))
         {
             Status = status,
-            EndedAt = status == RunStatuses.Running ? null : T0.AddSeconds(9),
+            EndedAt = status == RunStatuses.Running ? null : T0.AddSeconds(startedSecond + 8),
             Error = status == RunStatuses.Failed ? new RunError(RunErrorCodes.ModelError, "The model said no.") : null,
             Usage = status == RunStatuses.Running ? null : new Usage(200, 50, 250),
             StopReason = status == RunStatuses.Completed ? "stop" : null,

@@ -70,12 +70,49 @@ public abstract class ThreadHistoryContract : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Bad_writes_are_refused_before_anything_is_stored()
+    public async Task Remove_deletes_the_messages_from_an_ordinal_on_and_the_given_runs_of_one_thread()
     {
         var history = await OpenHistoryAsync();
-        await Assert.ThrowsAsync<ArgumentException>(() => history.AppendAsync(ThreadId, [UserMessage(0)], [], Ct));
-        await Assert.ThrowsAsync<ArgumentException>(() => history.AppendAsync(ThreadId, [UserMessage(1), UserMessage(1)], [], Ct));
-        await Assert.ThrowsAsync<ArgumentException>(() => history.AppendAsync(ThreadId, [], [Run("thr_other")], Ct));
+        await history.AppendAsync(ThreadId, [UserMessage(1), AssistantMessage(2), ToolMessage(3)], [Run(ThreadId, "run_1", RunStatuses.Completed), Run(ThreadId, "run_2")], Ct);
+        await history.AppendAsync("thr_other", [UserMessage(1), UserMessage(2)], [Run("thr_other", "run_2")], Ct);
+
+        await history.RemoveAsync(ThreadId, 2, ["run_2", "run_none"], Ct);
+
+        Assert.Equal(["msg_1"], (await history.ReadMessagesAsync(ThreadId, 0, 10, Ct)).Select(m => m.Id));
+        Assert.Equal(1, await history.GetLastOrdinalAsync(ThreadId, Ct));
+        Assert.Null(await history.FindMessageOrdinalAsync(ThreadId, "msg_2", Ct));
+        Assert.NotNull(await history.ReadRunAsync(ThreadId, "run_1", Ct));
+        Assert.Null(await history.ReadRunAsync(ThreadId, "run_2", Ct));
+        Assert.Empty(await history.ReadUnfinishedRunsAsync(ThreadId, Ct));
+        Assert.Equal(2, await history.GetLastOrdinalAsync("thr_other", Ct));
+        Assert.NotNull(await history.ReadRunAsync("thr_other", "run_2", Ct));
+
+        // The freed ordinals and ids can be written again; removing nothing is no error.
+        await history.AppendAsync(ThreadId, [UserMessage(2)], [], Ct);
+        await history.RemoveAsync(ThreadId, 10, [], Ct);
+        Assert.Equal(["msg_1", "msg_2"], (await history.ReadMessagesAsync(ThreadId, 0, 10, Ct)).Select(m => m.Id));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.RemoveAsync(ThreadId, 0, [], Ct));
+    }
+
+    [Fact]
+    public async Task Invalid_arguments_are_rejected_before_anything_is_written()
+    {
+        var history = await OpenHistoryAsync();
+
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.AppendAsync("", [UserMessage(1)], [], Ct));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.AppendAsync(ThreadId, [UserMessage(1), UserMessage(0)], [], Ct));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.AppendAsync(ThreadId, [UserMessage(1), UserMessage(1)], [], Ct));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.AppendAsync(ThreadId, [UserMessage(1), UserMessage(2) with { Id = "msg_1" }], [], Ct));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.AppendAsync(ThreadId, [UserMessage(1) with { Id = "" }], [], Ct));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.AppendAsync(ThreadId, [UserMessage(1)], [Run("thr_2")], Ct));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.AppendAsync(ThreadId, [UserMessage(1)], [Run(ThreadId), Run(ThreadId)], Ct));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.ReadMessagesAsync(ThreadId, -1, 10, Ct));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.ReadMessagesAsync(ThreadId, 0, 0, Ct));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.FindMessageOrdinalAsync(ThreadId, "", Ct));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => history.ReadRunAsync("", "run_1", Ct));
+        await history.AppendAsync(ThreadId, [], [], Ct);
+
         Assert.Equal(0, await history.GetLastOrdinalAsync(ThreadId, Ct));
+        Assert.Null(await history.ReadRunAsync(ThreadId, "run_1", Ct));
     }
 }
