@@ -43,8 +43,9 @@ public interface IThreadGrain : IGrainWithStringKey
     /// <summary>
     /// The thread's events with sequence greater than <paramref name="afterSequence"/>: those already stored (from the
     /// log), then live ones as the grain appends them, in order with no duplicate, until the caller stops or the
-    /// activation ends (then the enumeration ends normally; the caller calls again with the last sequence it got, and
-    /// the thread's next activation goes on). Sequences increase but may skip numbers a crashed activation reserved
+    /// activation ends: then the enumeration ends normally as the deactivation begins (or, when it began between two
+    /// of the caller's fetches, the next fails with <c>EnumerationAbortedException</c>); either way the caller calls
+    /// again with the last sequence it got, and the thread's next activation goes on. Sequences increase but may skip numbers a crashed activation reserved
     /// and never stored. Nothing is streamed for a thread that does not exist: it ends at once.
     /// </summary>
     [Alias("Watch")]

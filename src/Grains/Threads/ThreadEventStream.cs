@@ -23,6 +23,7 @@ internal sealed class ThreadEventStream(string threadId, IEventLog log, ThreadSt
     private Task _writing = Task.CompletedTask;
     private long _lastWritten;
     private bool _closed;
+    private bool _watchesEnded;
 
     /// <summary>The sequence the next event gets.</summary>
     public long NextSequence { get; private set; } = 1;
@@ -127,7 +128,7 @@ internal sealed class ThreadEventStream(string threadId, IEventLog log, ThreadSt
     /// </summary>
     public async IAsyncEnumerable<ThreadEvent> WatchAsync(long afterSequence, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        if (_closed)
+        if (_watchesEnded)
         {
             yield break;
         }
@@ -221,16 +222,26 @@ internal sealed class ThreadEventStream(string threadId, IEventLog log, ThreadSt
         }
     }
 
-    /// <summary>Ends every watcher's enumeration normally (they call again and reach the next activation).</summary>
-    public void Close()
+    /// <summary>
+    /// Ends every watcher's enumeration normally, and any that starts after at once (they call again and reach the
+    /// next activation); events are still numbered, kept and written.
+    /// </summary>
+    public void EndWatches()
     {
-        _closed = true;
+        _watchesEnded = true;
         foreach (var watcher in _watchers)
         {
             watcher.Writer.TryComplete();
         }
 
         _watchers.Clear();
+    }
+
+    /// <summary>Ends every watch (<see cref="EndWatches"/>) and takes no more events.</summary>
+    public void Close()
+    {
+        _closed = true;
+        EndWatches();
     }
 
     /// <summary>Keeps the tail within its capacity, but never drops an event the log does not have yet.</summary>

@@ -122,6 +122,12 @@ public sealed class ThreadGrain(
         }
     }
 
+    /// <summary>
+    /// Ends every watch of this activation, and any that starts after: its deactivation has begun
+    /// (<see cref="WatchesEndOnDeactivation"/>). Watchers call again and reach the next activation.
+    /// </summary>
+    internal void EndWatches() => _stream?.EndWatches();
+
     /// <inheritdoc />
     public async Task<ThreadSnapshot?> CreateAsync(CreateThread command, CancellationToken cancellationToken = default)
     {

@@ -46,6 +46,7 @@ public static class SiloServices
         services.AddSingleton(sp => new ToolRegistry(sp.GetServices<ITool>()));
         services.AddHostedService<ModelAnnouncement>();
         services.AddSingleton<ActiveRuns>();
+        services.AddHostedService<WatchesEndOnDeactivation>();
 
         // Idle activations go after Runtime:IdleTimeout (an active run keeps its thread grain: it delays deactivation).
         services.AddOptions<GrainCollectionOptions>().Configure<IOptions<RuntimeOptions>>((collection, runtime) =>

@@ -32,6 +32,9 @@ internal sealed record GrainClusterOptions
     /// </summary>
     public bool RelayDatabase { get; init; }
 
+    /// <summary>Orleans' response timeout on silos and client (null: Orleans' default, 30 s).</summary>
+    public TimeSpan? ResponseTimeout { get; init; }
+
     /// <summary>More silo settings (they win over the fixture's).</summary>
     public IReadOnlyDictionary<string, string?> Settings { get; init; } = new Dictionary<string, string?>();
 }
@@ -122,12 +125,26 @@ internal sealed class GrainCluster : IAsyncDisposable
             host.AddClusterSilo();
         });
         // Reminders as often as Orleans allows: a thread whose silo died is woken on a live one within a test's time.
-        builder.ConfigureSilo((_, silo) => silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = TimeSpan.FromSeconds(1)));
-        builder.ConfigureClient(client => client.UseAdoNetClustering(o =>
+        builder.ConfigureSilo((_, silo) =>
         {
-            o.Invariant = ClusterSiloExtensions.Invariant;
-            o.ConnectionString = database.ConnectionString;
-        }));
+            silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = TimeSpan.FromSeconds(1));
+            if (options.ResponseTimeout is { } timeout)
+            {
+                silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = timeout);
+            }
+        });
+        builder.ConfigureClient(client =>
+        {
+            client.UseAdoNetClustering(o =>
+            {
+                o.Invariant = ClusterSiloExtensions.Invariant;
+                o.ConnectionString = database.ConnectionString;
+            });
+            if (options.ResponseTimeout is { } timeout)
+            {
+                client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = timeout);
+            }
+        });
 
         grains.Cluster = builder.Build();
         try

@@ -6,10 +6,10 @@ namespace Conversations.Tests.Grains;
 
 /// <summary><see cref="IThreadGrain.WatchAsync"/>: the log after any sequence, then live, each event once, across activations.</summary>
 /// <remarks>
-/// When the watched activation goes, an Orleans client does not see the enumeration end normally: Orleans runs the
-/// deactivation only once no call is executing, so never while a watcher's fetch is pending, and the watcher's next
-/// fetch reaches the next activation, which does not know the enumerator (<see cref="EnumerationAbortedException"/>).
-/// Either end means the same to a watcher: call again after the last sequence it got.
+/// When the watched activation goes, its watches end normally as soon as Orleans starts the deactivation (which
+/// Orleans would otherwise hold back until the watchers' pending fetches returned); a watcher whose deactivation began
+/// between two of its fetches sees the next fetch fail instead (<see cref="EnumerationAbortedException"/>: it reached
+/// the next activation, which does not know the enumeration). Either way it calls again after the last sequence it got.
 /// </remarks>
 public sealed class ThreadWatchTests : GrainTestBase
 {
@@ -19,8 +19,7 @@ public sealed class ThreadWatchTests : GrainTestBase
         await using var model = await FakeOpenAiServer.StartAsync(Ct);
         model.Enqueue(
             ScriptedResponse.Text("a", "b", "c"),
-            // Streams for seconds: the thread is deactivated in the middle of it. (Events keep flowing: a quiet watched
-            // activation only deactivates once its watchers' long poll returns, half the response timeout later.)
+            // Streams for seconds: the thread is deactivated in the middle of it.
             ScriptedResponse.Text(["x", "y", .. Enumerable.Range(1, 100).Select(i => $" z{i}")]).WithDelay(TimeSpan.FromMilliseconds(50)),
             ScriptedResponse.Text("d", "e"));
         await using var grains = await StartClusterAsync(new GrainClusterOptions { Silos = 2, Model = model });
@@ -69,7 +68,7 @@ public sealed class ThreadWatchTests : GrainTestBase
                 }
                 catch (EnumerationAbortedException)
                 {
-                    // The activation went between two fetches: call again, as after a normal end.
+                    // The deactivation began between two fetches: the next reached the next activation. Call again.
                 }
             }
         }, Ct);
@@ -103,6 +102,63 @@ public sealed class ThreadWatchTests : GrainTestBase
             var replayed = await TakeAsync(thread, all.Take(after).LastOrDefault()?.Sequence ?? 0, all.Count - after);
             Assert.Equal(Describe(all.Skip(after)), Describe(replayed));
         }
+    }
+
+    [Fact]
+    public async Task A_quiet_watched_thread_deactivates_without_waiting_for_its_watchers_and_they_go_on_with_the_next_activation()
+    {
+        // A response timeout longer than the test's guard: were the deactivation to wait for the watchers' pending
+        // fetches (held open for half of it), the test would fail.
+        await using var grains = await StartClusterAsync(new GrainClusterOptions { Silos = 2, ResponseTimeout = TestTimeouts.Default * 4 });
+        var (thread, created) = await CreateThreadAsync(grains);
+        var first = await SendAsync(thread, "What is 2 + 2?");
+        var firstEvents = await WaitForRunEndAsync(thread, first);
+        var last = firstEvents[^1].Sequence;
+
+        // Three watchers from just before the first run's end: once each has it, its next fetch waits for more.
+        var guard = TestTimeouts.Guard();
+        var caughtUp = Enumerable.Range(0, 3).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToList();
+        var watchers = caughtUp.Select(signal => Task.Run(async () =>
+        {
+            var seen = new List<ThreadEvent>();
+            var ends = 0;
+            var from = last - 1;
+            while (true)
+            {
+                try
+                {
+                    await foreach (var next in thread.WatchAsync(from, guard))
+                    {
+                        seen.Add(next);
+                        from = next.Sequence;
+                        signal.TrySetResult();
+                        if (next.IsTerminal && next.Sequence > last)
+                        {
+                            return (seen, ends);
+                        }
+                    }
+                }
+                catch (EnumerationAbortedException)
+                {
+                    // The deactivation began between two fetches (see the class remarks).
+                }
+
+                ends++;
+            }
+        }, Ct)).ToList();
+        await Task.WhenAll(caughtUp.Select(c => c.Task)).WaitAsync(guard);
+
+        await grains.Cluster.DeactivateAsync(thread).WaitAsync(guard);
+
+        var second = await SendAsync(thread, "And 3 + 3?");
+        var results = await Task.WhenAll(watchers).WaitAsync(guard);
+        var stored = (await grains.StoredEventsAsync(created.Id)).Where(e => e.Sequence >= last).ToList();
+        Assert.All(results, r =>
+        {
+            Assert.Equal(Describe(stored), Describe(r.seen));
+            Assert.True(r.ends >= 1, "The watch did not end when its activation did.");
+        });
+        Assert.Equal(second.RunId, stored[^1].RunId);
     }
 
     private static List<(long Sequence, string Type, string RunId)> Describe(IEnumerable<ThreadEvent> events) =>
