@@ -20,6 +20,10 @@ internal static partial class Log
     public const int ReminderNotRegisteredId = 1012;
     public const int ActivityNotReportedId = 1013;
     public const int UncommittedRowsRemovedId = 1014;
+    public const int RunQueuedId = 1015;
+    public const int RunSteeringId = 1016;
+    public const int RunRolledBackId = 1017;
+    public const int QueuedRunNotStartedId = 1018;
 
     [LoggerMessage(RunStartedId, LogLevel.Information, "Run {RunId} started on thread {ThreadId} with agent {Agent} and model {Model}")]
     public static partial void RunStarted(ILogger logger, string threadId, string runId, string agent, string model);
@@ -65,4 +69,16 @@ internal static partial class Log
 
     [LoggerMessage(UncommittedRowsRemovedId, LogLevel.Warning, "Thread {ThreadId}: removed {Messages} messages and {Runs} runs a failed write had stored without its state")]
     public static partial void UncommittedRowsRemoved(ILogger logger, string threadId, int messages, int runs);
+
+    [LoggerMessage(RunQueuedId, LogLevel.Information, "Run {RunId} queued on thread {ThreadId} at position {Position}")]
+    public static partial void RunQueued(ILogger logger, string threadId, string runId, int position);
+
+    [LoggerMessage(RunSteeringId, LogLevel.Information, "Message {MessageId} waits to steer run {RunId} on thread {ThreadId}")]
+    public static partial void RunSteering(ILogger logger, string threadId, string runId, string messageId);
+
+    [LoggerMessage(RunRolledBackId, LogLevel.Information, "Run {RunId} on thread {ThreadId} was rolled back: {Messages} messages removed")]
+    public static partial void RunRolledBack(ILogger logger, string threadId, string runId, int messages);
+
+    [LoggerMessage(QueuedRunNotStartedId, LogLevel.Warning, "The next queued run of thread {ThreadId} could not start; it stays queued")]
+    public static partial void QueuedRunNotStarted(ILogger logger, Exception exception, string threadId);
 }

@@ -15,7 +15,33 @@ public sealed record MessageInput(string? Role, string? Content);
 /// <param name="Content">The user message.</param>
 /// <param name="Stream">True: an SSE stream of the run's events. False (default): the final result as JSON.</param>
 /// <param name="Agent">The agent to run; <c>default</c> when absent.</param>
-public sealed record SendMessageRequest(string? Content, bool? Stream, string? Agent);
+/// <param name="MultitaskStrategy">
+/// What the message does while another run is active or queued: <c>reject</c> (409), <c>enqueue</c> (a queued run),
+/// <c>interrupt</c> (cancel and start), <c>rollback</c> (cancel, remove, start) or <c>steer</c> (join the active run
+/// at its next model call); the agent's when absent.
+/// </param>
+/// <param name="ExpectedLastSequence">Refuse the message (409) unless the thread's last event has this sequence.</param>
+/// <param name="ExpectedLastMessageId">Refuse the message (409) unless the thread's last message has this id.</param>
+/// <param name="Wait">
+/// For <c>"stream": false</c>: true (default) answers when the run has ended, with its result; false answers at once
+/// (202) with the run's id and status.
+/// </param>
+public sealed record SendMessageRequest(
+    string? Content,
+    bool? Stream,
+    string? Agent,
+    string? MultitaskStrategy = null,
+    long? ExpectedLastSequence = null,
+    string? ExpectedLastMessageId = null,
+    bool? Wait = null);
+
+/// <summary>The answer to a send with <c>"wait": false</c>.</summary>
+/// <param name="RunId">The run: started, queued, or (when <paramref name="Steered"/>) the active run the message joins.</param>
+/// <param name="ThreadId">The thread.</param>
+/// <param name="Status"><c>running</c> or <c>queued</c>.</param>
+/// <param name="UserMessageId">The id the user message has (or gets when its run starts or it joins).</param>
+/// <param name="Steered">True when the message joins the active run (strategy <c>steer</c>) rather than starting one.</param>
+public sealed record SendAcceptedResponse(string RunId, string ThreadId, string Status, string UserMessageId, bool Steered);
 
 /// <summary>A page of messages.</summary>
 public sealed record MessageListResponse(IReadOnlyList<ThreadMessage> Data, string? FirstId, string? LastId, bool HasMore);

@@ -1,3 +1,4 @@
+using Conversations.Grains.Abstractions.Agents;
 using Conversations.Grains.Abstractions;
 using System.Globalization;
 using System.Text.RegularExpressions;
@@ -118,13 +119,40 @@ public static partial class ThreadsApi
             errors["agent"] = ["agent must be 1-128 characters."];
         }
 
+        if (request.MultitaskStrategy is not null && !MultitaskStrategies.IsKnown(request.MultitaskStrategy))
+        {
+            errors["multitaskStrategy"] = [$"multitaskStrategy must be one of {string.Join(", ", MultitaskStrategies.All)}."];
+        }
+
+        if (request.ExpectedLastSequence is < 0)
+        {
+            errors["expectedLastSequence"] = ["expectedLastSequence must be an event sequence number (0 or more)."];
+        }
+
+        if (request.ExpectedLastMessageId is { Length: 0 or > 128 })
+        {
+            errors["expectedLastMessageId"] = ["expectedLastMessageId must be a message id."];
+        }
+
+        if (request.Stream == true && request.Wait == false)
+        {
+            errors["wait"] = ["wait=false answers at once without the run's events; it cannot be combined with stream=true."];
+        }
+
         if (errors.Count > 0)
         {
             return TypedResults.ValidationProblem(errors);
         }
 
-        var result = await services.Grains.GetGrain<IThreadGrain>(threadId)
-            .SendMessageAsync(new SendMessage(request.Content!) { Agent = request.Agent }, cancellationToken);
+        var result = await services.Grains.GetGrain<IThreadGrain>(threadId).SendMessageAsync(
+            new SendMessage(request.Content!)
+            {
+                Agent = request.Agent,
+                MultitaskStrategy = request.MultitaskStrategy,
+                ExpectedLastSequence = request.ExpectedLastSequence,
+                ExpectedLastMessageId = request.ExpectedLastMessageId,
+            },
+            cancellationToken);
         switch (result)
         {
             case SendMessageResult.ThreadNotFound:
@@ -133,17 +161,36 @@ public static partial class ThreadsApi
                 return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["agent"] = [$"No agent is named '{notFound.Agent}'."] });
             case SendMessageResult.Rejected rejected:
                 return TypedResults.Problem(
-                    $"Run '{rejected.ActiveRunId}' is still active on this thread; wait for it to end or cancel it.",
+                    rejected.Reason ?? $"Run '{rejected.ActiveRunId}' is still active on this thread; wait for it to end, cancel it, or send with another multitaskStrategy.",
                     statusCode: StatusCodes.Status409Conflict,
-                    title: "A run is active",
+                    title: rejected.Reason is null ? "A run is active" : "The thread's queue is full",
                     extensions: new Dictionary<string, object?> { ["activeRunId"] = rejected.ActiveRunId });
+            case SendMessageResult.Conflict conflict:
+                return TypedResults.Problem(
+                    $"The thread has moved on: {conflict.Field} does not match (its last event is {conflict.LastSequence}, its last message {conflict.LastMessageId ?? "none"}).",
+                    statusCode: StatusCodes.Status409Conflict,
+                    title: "The thread has moved on",
+                    extensions: new Dictionary<string, object?>
+                    {
+                        ["field"] = conflict.Field,
+                        ["lastSequence"] = conflict.LastSequence,
+                        ["lastMessageId"] = conflict.LastMessageId,
+                    });
         }
 
         var accepted = (SendMessageResult.Accepted)result;
+        if (request.Wait == false)
+        {
+            return TypedResults.Accepted(
+                $"/threads/{threadId}/runs/{accepted.RunId}",
+                new SendAcceptedResponse(accepted.RunId, threadId, accepted.Status, accepted.UserMessageId, accepted.Steered));
+        }
+
         var runEvents = services.Events.SubscribeAsync(threadId, accepted.StartSequence - 1, CancellationToken.None);
         if (request.Stream == true)
         {
-            // The response ends with the run; the run does not end with the response.
+            // The response ends with the run; the run does not end with the response. A queued run's stream waits
+            // for its turn; a steer's is the rest of the run it joined.
             var items = runEvents.UntilRunEndsAsync(accepted.RunId, CancellationToken.None).ToSseItemsAsync(CancellationToken.None);
             return new ServerSentEventsStream(items, services.Streaming.Value.HeartbeatInterval);
         }
@@ -187,6 +234,7 @@ public static partial class ThreadsApi
         {
             CancelRunResult.Cancelling cancelling => TypedResults.Accepted($"/threads/{threadId}/runs/{runId}", cancelling.Run),
             CancelRunResult.AlreadyEnded ended => TypedResults.Ok(ended.Run),
+            CancelRunResult.Dequeued dequeued => TypedResults.Ok(dequeued.Run),
             _ => RunNotFound(threadId, runId),
         };
     }

@@ -42,9 +42,26 @@ public sealed record AgentDefinition([Id(0)] string Name)
 
 public static class MultitaskStrategies
 {
+    /// <summary>A message sent while a run is active is refused (409, naming the active run).</summary>
     public const string Reject = "reject";
+
+    /// <summary>It waits its turn: a queued run, started when the runs before it have ended (FIFO per thread).</summary>
     public const string Enqueue = "enqueue";
+
+    /// <summary>The active run (and any queued) is cancelled, its partial output kept and marked; the new run starts.</summary>
     public const string Interrupt = "interrupt";
+
+    /// <summary>The active run (and any queued) is cancelled and its messages removed from the history; the new run starts.</summary>
+    public const string Rollback = "rollback";
+
+    /// <summary>The message joins the active run at its next model call (after the current tool calls).</summary>
+    public const string Steer = "steer";
+
+    /// <summary>Every strategy, in the order the documentation lists them.</summary>
+    public static IReadOnlyList<string> All { get; } = [Reject, Enqueue, Interrupt, Rollback, Steer];
+
+    /// <summary>True for a strategy of <see cref="All"/>.</summary>
+    public static bool IsKnown(string? strategy) => strategy is not null && All.Contains(strategy, StringComparer.Ordinal);
 }
 
 /// <summary>Looks agents up by name.</summary>

@@ -15,6 +15,9 @@ public static class EventTypes
     public const string RunCompleted = "run.completed";
     public const string RunFailed = "run.failed";
     public const string RunCancelled = "run.cancelled";
+    public const string RunQueued = "run.queued";
+    public const string RunSteered = "run.steered";
+    public const string RunRolledBack = "run.rolled_back";
 }
 
 /// <summary>The statuses of <see cref="AgentStatusChanged"/>, as seed 004 names them.</summary>

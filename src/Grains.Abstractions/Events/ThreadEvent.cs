@@ -23,6 +23,9 @@ namespace Conversations.Grains.Abstractions.Events;
 [JsonDerivedType(typeof(RunCompleted), EventTypes.RunCompleted)]
 [JsonDerivedType(typeof(RunFailed), EventTypes.RunFailed)]
 [JsonDerivedType(typeof(RunCancelled), EventTypes.RunCancelled)]
+[JsonDerivedType(typeof(RunQueued), EventTypes.RunQueued)]
+[JsonDerivedType(typeof(RunSteered), EventTypes.RunSteered)]
+[JsonDerivedType(typeof(RunRolledBack), EventTypes.RunRolledBack)]
 [GenerateSerializer, Immutable, Alias("conv.ThreadEvent")]
 public abstract record ThreadEvent
 {
@@ -231,4 +234,53 @@ public sealed record RunCancelled : ThreadEvent
     public override string Type => EventTypes.RunCancelled;
     [JsonIgnore]
     public override bool IsTerminal => true;
+}
+
+/// <summary>
+/// A message was sent while other runs were active or queued (strategy <c>enqueue</c>, or a steer its run could no
+/// longer take): its run waits its turn. The message is stored when the run starts.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("conv.RunQueued")]
+public sealed record RunQueued : ThreadEvent
+{
+    /// <summary>The id the user message gets when the run starts.</summary>
+    [Id(0)]
+    public required string UserMessageId { get; init; }
+
+    /// <summary>How many queued runs come before this one (0: next).</summary>
+    [Id(1)]
+    public int Position { get; init; }
+
+    [JsonIgnore]
+    public override string Type => EventTypes.RunQueued;
+}
+
+/// <summary>A user message sent with strategy <c>steer</c> joined the run (stored, and in the context of its next model call).</summary>
+[GenerateSerializer, Immutable, Alias("conv.RunSteered")]
+public sealed record RunSteered : ThreadEvent
+{
+    [Id(0)]
+    public required string MessageId { get; init; }
+
+    [JsonIgnore]
+    public override string Type => EventTypes.RunSteered;
+}
+
+/// <summary>
+/// A run cancelled by a message with strategy <c>rollback</c> was removed: its messages (from its user message on)
+/// are no longer in the history, and the run is no longer listed. Its events stay in the stream.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("conv.RunRolledBack")]
+public sealed record RunRolledBack : ThreadEvent
+{
+    /// <summary>The ordinal of the first message removed; the history now ends before it.</summary>
+    [Id(0)]
+    public int FromOrdinal { get; init; }
+
+    /// <summary>How many messages were removed.</summary>
+    [Id(1)]
+    public int RemovedMessages { get; init; }
+
+    [JsonIgnore]
+    public override string Type => EventTypes.RunRolledBack;
 }

@@ -47,6 +47,38 @@ public sealed record SendMessage([Id(0)] string Content)
     /// <summary>How many tool calls of one model turn run at once in this run (1 runs them one by one); null for the agent's.</summary>
     [Id(6)]
     public int? MaxParallelTools { get; init; }
+
+    /// <summary>What this message does while another run is active (<see cref="Agents.MultitaskStrategies"/>); null for the agent's.</summary>
+    [Id(7)]
+    public string? MultitaskStrategy { get; init; }
+
+    /// <summary>Refuse the message (<see cref="SendMessageResult.Conflict"/>) unless the thread's last event has this sequence.</summary>
+    [Id(8)]
+    public long? ExpectedLastSequence { get; init; }
+
+    /// <summary>Refuse the message unless the thread's last message has this id.</summary>
+    [Id(9)]
+    public string? ExpectedLastMessageId { get; init; }
+}
+
+/// <summary>A run waiting its turn (strategy <c>enqueue</c>); part of the thread's state, so it survives deactivation and a silo's death.</summary>
+[GenerateSerializer, Immutable, Alias("conv.QueuedRun")]
+public sealed record QueuedRun(
+    [Id(0)] string RunId,
+    [Id(1)] string UserMessageId,
+    [Id(2)] string Agent,
+    [Id(3)] SendMessage Command,
+    [Id(4)] DateTimeOffset QueuedAt)
+{
+    /// <summary>
+    /// The run this message was sent to steer (strategy <c>steer</c>): it joins that run at its next model call, and
+    /// is removed from the queue then. If that run ends first, the entry stays and runs in its turn as a run of its own.
+    /// </summary>
+    [Id(5)]
+    public string? Steers { get; init; }
+
+    /// <summary>The run as <c>GET …/runs/{id}</c> shows it while it waits.</summary>
+    public RunRecord ToRecord(string threadId) => new(RunId, threadId, Agent, UserMessageId, QueuedAt) { Status = RunStatuses.Queued };
 }
 
 /// <summary>Ask for a page of a thread's messages in chronological order.</summary>
@@ -74,8 +106,15 @@ public sealed record ThreadSnapshot(
     [Id(5)] string? ActiveRunId,
     [Id(6)] string? LastRunId)
 {
+    /// <summary>The runs waiting their turn, next first.</summary>
+    [Id(7)]
+    public IReadOnlyList<string> QueuedRunIds { get; init; } = [];
+
     public static ThreadSnapshot From(string id, ThreadGrainState state) => new(
-        id, state.CreatedAt, state.UpdatedAt, state.Metadata, state.MessageCount, state.ActiveRunId, state.LastRunId);
+        id, state.CreatedAt, state.UpdatedAt, state.Metadata, state.MessageCount, state.ActiveRunId, state.LastRunId)
+    {
+        QueuedRunIds = state.Queue.Select(q => q.RunId).ToArray(),
+    };
 }
 
 /// <summary>The answer to <see cref="SendMessage"/>.</summary>
@@ -84,18 +123,41 @@ public sealed record ThreadSnapshot(
 [JsonDerivedType(typeof(Rejected), "rejected")]
 [JsonDerivedType(typeof(ThreadNotFound), "threadNotFound")]
 [JsonDerivedType(typeof(AgentNotFound), "agentNotFound")]
+[JsonDerivedType(typeof(Conflict), "conflict")]
 [GenerateSerializer, Immutable, Alias("conv.SendMessageResult")]
 public abstract record SendMessageResult
 {
     private SendMessageResult() { }
 
-    /// <summary>A run started; its events follow <c>StartSequence - 1</c> on the thread stream.</summary>
+    /// <summary>
+    /// The message was taken: a run started (<see cref="Status"/> <c>running</c>), was queued (<c>queued</c>), or the
+    /// message joined the active run <see cref="RunId"/> (<see cref="Steered"/>). The run's events follow
+    /// <c>StartSequence - 1</c> on the thread stream.
+    /// </summary>
     [GenerateSerializer, Immutable, Alias("conv.SendMessageResult.Accepted")]
-    public sealed record Accepted([Id(0)] string RunId, [Id(1)] string UserMessageId, [Id(2)] long StartSequence) : SendMessageResult;
+    public sealed record Accepted([Id(0)] string RunId, [Id(1)] string UserMessageId, [Id(2)] long StartSequence) : SendMessageResult
+    {
+        /// <summary><c>running</c> or <c>queued</c> (<see cref="RunStatuses"/>).</summary>
+        [Id(3)]
+        public string Status { get; init; } = RunStatuses.Running;
 
-    /// <summary>Another run is active and the agent's strategy is <c>reject</c>.</summary>
+        /// <summary>True when the message joined the active run (strategy <c>steer</c>) rather than starting one.</summary>
+        [Id(4)]
+        public bool Steered { get; init; }
+    }
+
+    /// <summary>Another run is active (or queued) and the strategy is <c>reject</c>, or the queue is full.</summary>
     [GenerateSerializer, Immutable, Alias("conv.SendMessageResult.Rejected")]
-    public sealed record Rejected([Id(0)] string ActiveRunId) : SendMessageResult;
+    public sealed record Rejected([Id(0)] string ActiveRunId) : SendMessageResult
+    {
+        /// <summary>Why, when it is not the <c>reject</c> strategy (e.g. the queue is full).</summary>
+        [Id(1)]
+        public string? Reason { get; init; }
+    }
+
+    /// <summary>The thread moved on: its last event or message is not the one the sender expected.</summary>
+    [GenerateSerializer, Immutable, Alias("conv.SendMessageResult.Conflict")]
+    public sealed record Conflict([Id(0)] string Field, [Id(1)] long LastSequence, [Id(2)] string? LastMessageId) : SendMessageResult;
 
     /// <summary>No such thread.</summary>
     [GenerateSerializer, Immutable, Alias("conv.SendMessageResult.ThreadNotFound")]
@@ -133,6 +195,7 @@ public abstract record AppendMessagesResult
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
 [JsonDerivedType(typeof(Cancelling), "cancelling")]
 [JsonDerivedType(typeof(AlreadyEnded), "alreadyEnded")]
+[JsonDerivedType(typeof(Dequeued), "dequeued")]
 [JsonDerivedType(typeof(NotFound), "notFound")]
 [GenerateSerializer, Immutable, Alias("conv.CancelRunResult")]
 public abstract record CancelRunResult
@@ -146,6 +209,10 @@ public abstract record CancelRunResult
     /// <summary>The run had already ended (a cancel is idempotent).</summary>
     [GenerateSerializer, Immutable, Alias("conv.CancelRunResult.AlreadyEnded")]
     public sealed record AlreadyEnded([Id(0)] RunRecord Run) : CancelRunResult;
+
+    /// <summary>The run was queued; it was taken off the queue and will never start.</summary>
+    [GenerateSerializer, Immutable, Alias("conv.CancelRunResult.Dequeued")]
+    public sealed record Dequeued([Id(0)] RunRecord Run) : CancelRunResult;
 
     /// <summary>No such thread or run.</summary>
     [GenerateSerializer, Immutable, Alias("conv.CancelRunResult.NotFound")]

@@ -38,6 +38,11 @@ public sealed record ThreadGrainState
     /// </summary>
     [Id(7)]
     public long ReservedSequence { get; init; }
+
+    /// <summary>Runs waiting their turn, next first (strategy <c>enqueue</c>).</summary>
+    /// <remarks>An array, not an interface: the ADO.NET storage records the runtime type, and a collection expression's synthesized type is not one it may read.</remarks>
+    [Id(8)]
+    public QueuedRun[] Queue { get; init; } = [];
 }
 
 /// <summary>One run of the agent loop, as stored.</summary>
@@ -76,4 +81,7 @@ public static class RunStatuses
     public const string Completed = "completed";
     public const string Failed = "failed";
     public const string Cancelled = "cancelled";
+
+    /// <summary>Waiting for the runs before it (strategy <c>enqueue</c>); not yet started.</summary>
+    public const string Queued = "queued";
 }

@@ -23,6 +23,13 @@ public interface IRunSink
     /// <c>incomplete</c> when the run was interrupted (it then fails).
     /// </summary>
     string CancelledMessageStatus { get; }
+
+    /// <summary>
+    /// The user messages sent to steer the run since the last call (strategy <c>steer</c>), stored in the history
+    /// after everything so far, each announced with <c>run.steered</c>; empty when there are none. The loop calls it
+    /// at each model-call boundary, and once more before it ends, so a steer is never acknowledged and dropped.
+    /// </summary>
+    Task<IReadOnlyList<ThreadMessage>> JoinSteeredAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>How a run ended when it did not throw.</summary>
@@ -76,7 +83,15 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
             var calls = turn.Message.ToolCalls ?? [];
             if (calls.Count == 0)
             {
-                return new AgentLoopResult(turn.Message.FinishReason ?? "stop", usage);
+                // Messages that steered the run while the model answered get an answer of their own.
+                var steered = depth < agent.MaxDepth ? await sink.JoinSteeredAsync(cancellationToken) : [];
+                if (steered.Count == 0)
+                {
+                    return new AgentLoopResult(turn.Message.FinishReason ?? "stop", usage);
+                }
+
+                context.AddRange(steered);
+                continue;
             }
 
             await sink.PublishAsync(
@@ -125,6 +140,9 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
                     cancellationToken);
                 return new AgentLoopResult("max_depth", usage);
             }
+
+            // The model-call boundary: messages that steered the run during the tool calls join its context.
+            context.AddRange(await sink.JoinSteeredAsync(cancellationToken));
         }
     }
 

@@ -48,7 +48,13 @@ public sealed class ThreadGrain(
     /// </summary>
     public const string ActiveRunReminder = "active-run";
 
+    /// <summary>How many runs may wait on one thread (strategies <c>enqueue</c> and <c>steer</c>); more are refused.</summary>
+    public const int QueueCapacity = 32;
+
     private readonly SemaphoreSlim _writeGate = new(1, 1);
+
+    // Held while deciding whether a run starts and starting it: a send and the start of a queued run never race.
+    private readonly SemaphoreSlim _startGate = new(1, 1);
     private ThreadEventStream? _stream;
     private ActiveRun? _activeRun;
 
@@ -57,6 +63,8 @@ public sealed class ThreadGrain(
     private bool Exists => state.State.Id is not null;
 
     private int MessageCount => state.State.MessageCount;
+
+    private QueuedRun[] Queue => state.State.Queue;
 
     private DateTimeOffset Now() => time.GetUtcNow();
 
@@ -77,6 +85,11 @@ public sealed class ThreadGrain(
         var lastSequence = await log.GetLastSequenceAsync(ThreadId, cancellationToken);
         _stream.Start(lastSequence, state.State.ReservedSequence);
         await ReconcileAsync(cancellationToken);
+        if (state.State.Queue.Length > 0)
+        {
+            // Queued runs go on once the activation is up (not inside it).
+            this.RegisterGrainTimer(_ => StartNextQueuedAsync(), new GrainTimerCreationOptions(TimeSpan.Zero, Timeout.InfiniteTimeSpan) { Interleave = true });
+        }
     }
 
     /// <inheritdoc />
@@ -194,7 +207,10 @@ public sealed class ThreadGrain(
 
     /// <inheritdoc />
     public async Task<RunRecord?> GetRunAsync(string runId, CancellationToken cancellationToken = default) =>
-        !Exists ? null : _activeRun?.RunId == runId ? _activeRun.Record : await history.ReadRunAsync(ThreadId, runId, cancellationToken);
+        !Exists ? null
+        : _activeRun?.RunId == runId ? _activeRun.Record
+        : state.State.Queue.FirstOrDefault(q => q.RunId == runId) is { } queued ? queued.ToRecord(ThreadId)
+        : await history.ReadRunAsync(ThreadId, runId, cancellationToken);
 
     /// <inheritdoc />
     public async Task<AppendMessagesResult> AppendMessagesAsync(IReadOnlyList<NewMessage> messages, CancellationToken cancellationToken = default)
@@ -204,9 +220,9 @@ public sealed class ThreadGrain(
             return new AppendMessagesResult.ThreadNotFound();
         }
 
-        if (_activeRun is { } active)
+        if (BusyRunId is { } busy)
         {
-            return new AppendMessagesResult.Rejected(active.RunId);
+            return new AppendMessagesResult.Rejected(busy);
         }
 
         var now = time.GetUtcNow();
@@ -221,6 +237,9 @@ public sealed class ThreadGrain(
 
         return new AppendMessagesResult.Appended(stored);
     }
+
+    /// <summary>The run that makes the thread busy: the active one, else the next queued; null when idle.</summary>
+    private string? BusyRunId => _activeRun?.RunId ?? (state.State.Queue.Length > 0 ? state.State.Queue[0].RunId : null);
 
     /// <inheritdoc />
     public async Task<SendMessageResult> SendMessageAsync(SendMessage command, CancellationToken cancellationToken = default)
@@ -237,21 +256,80 @@ public sealed class ThreadGrain(
             return new SendMessageResult.AgentNotFound(agentName);
         }
 
-        if (command.RunId is { } requestedRunId)
+        await _startGate.WaitAsync(cancellationToken);
+        try
         {
-            // Sent again (a retry whose first delivery already started the run): answer as before.
-            var existing = _activeRun?.RunId == requestedRunId ? _activeRun.Record : await history.ReadRunAsync(ThreadId, requestedRunId, cancellationToken);
-            if (existing is not null)
+            if (command.RunId is { } requestedRunId && await FindRunAsync(requestedRunId, cancellationToken) is { } existing)
             {
-                return new SendMessageResult.Accepted(existing.Id, existing.UserMessageId, existing.StartSequence);
+                // Sent again (a retry whose first delivery was taken): answer as before.
+                return existing;
+            }
+
+            if (command.ExpectedLastSequence is { } expectedSequence && expectedSequence != Stream.LastSequence)
+            {
+                return new SendMessageResult.Conflict("expectedLastSequence", Stream.LastSequence, await LastMessageIdAsync(cancellationToken));
+            }
+
+            if (command.ExpectedLastMessageId is { } expectedMessage
+                && await LastMessageIdAsync(cancellationToken) is var lastMessageId && lastMessageId != expectedMessage)
+            {
+                return new SendMessageResult.Conflict("expectedLastMessageId", Stream.LastSequence, lastMessageId);
+            }
+
+            if (BusyRunId is not { } busy)
+            {
+                return await StartRunAsync(command, agent, null, cancellationToken);
+            }
+
+            switch (command.MultitaskStrategy ?? agent.MultitaskStrategy)
+            {
+                case MultitaskStrategies.Steer when _activeRun is { } steered:
+                    return await EnqueueAsync(command, agent.Name, steered.RunId, cancellationToken);
+                case MultitaskStrategies.Enqueue or MultitaskStrategies.Steer:
+                    return await EnqueueAsync(command, agent.Name, null, cancellationToken);
+                case MultitaskStrategies.Interrupt:
+                    await SupersedeAsync(rollback: false, cancellationToken);
+                    return await StartRunAsync(command, agent, null, cancellationToken);
+                case MultitaskStrategies.Rollback:
+                    await SupersedeAsync(rollback: true, cancellationToken);
+                    return await StartRunAsync(command, agent, null, cancellationToken);
+                default:
+                    return new SendMessageResult.Rejected(busy);
             }
         }
-
-        if (_activeRun is { } active)
+        finally
         {
-            return new SendMessageResult.Rejected(active.RunId);
+            _startGate.Release();
+        }
+    }
+
+    /// <summary>What a send with this run id was answered, when the run exists (active, queued or stored).</summary>
+    private async Task<SendMessageResult.Accepted?> FindRunAsync(string runId, CancellationToken cancellationToken)
+    {
+        if (_activeRun?.RunId == runId)
+        {
+            return new SendMessageResult.Accepted(runId, _activeRun.Record.UserMessageId, _activeRun.Record.StartSequence);
         }
 
+        if (state.State.Queue.FirstOrDefault(q => q.RunId == runId) is { } queued)
+        {
+            return new SendMessageResult.Accepted(runId, queued.UserMessageId, Stream.NextSequence) { Status = RunStatuses.Queued };
+        }
+
+        return await history.ReadRunAsync(ThreadId, runId, cancellationToken) is { } stored
+            ? new SendMessageResult.Accepted(stored.Id, stored.UserMessageId, stored.StartSequence)
+            : null;
+    }
+
+    private async Task<string?> LastMessageIdAsync(CancellationToken cancellationToken) =>
+        MessageCount == 0 ? null : (await history.ReadMessagesAsync(ThreadId, MessageCount - 1, 1, cancellationToken)).FirstOrDefault()?.Id;
+
+    /// <summary>
+    /// Starts a run now: stores the user message and the run, then runs the agent loop in the background.
+    /// <paramref name="queued"/> is the queue entry the run comes from (its ids, and it leaves the queue in the same write).
+    /// </summary>
+    private async Task<SendMessageResult.Accepted> StartRunAsync(SendMessage command, AgentDefinition agent, QueuedRun? queued, CancellationToken cancellationToken)
+    {
         agent = agent with
         {
             Model = command.Model ?? agent.Model,
@@ -261,30 +339,28 @@ public sealed class ThreadGrain(
         };
         var model = models.Resolve(agent.Model);
         var now = time.GetUtcNow();
-        var runId = command.RunId ?? Ids.NewRunId();
-        var userMessage = new ThreadMessage(Ids.NewMessageId(), state.State.MessageCount + 1, MessageRoles.User, command.Content, now) { RunId = runId };
+        var runId = queued?.RunId ?? command.RunId ?? Ids.NewRunId();
+        var userMessage = new ThreadMessage(queued?.UserMessageId ?? Ids.NewMessageId(), state.State.MessageCount + 1, MessageRoles.User, command.Content, now) { RunId = runId };
         var run = new RunRecord(runId, ThreadId, agent.Name, userMessage.Id, now) { StartSequence = Stream.NextSequence };
 
         // Durable first: the user message and the run exist before anyone hears of them; the same state write
         // reserves the sequences the run's events will use.
         var reservation = Stream.ReservationFor(streamOptions.Value.ReservationBlock);
         await CommitAsync(
-            s => s with { MessageCount = userMessage.Ordinal, ActiveRunId = runId, LastRunId = runId, UpdatedAt = now, ReservedSequence = Math.Max(s.ReservedSequence, reservation) },
+            s => s with
+            {
+                MessageCount = userMessage.Ordinal,
+                ActiveRunId = runId,
+                LastRunId = runId,
+                UpdatedAt = now,
+                ReservedSequence = Math.Max(s.ReservedSequence, reservation),
+                Queue = queued is null ? s.Queue : [.. s.Queue.Where(q => q.RunId != runId)],
+            },
             [userMessage],
             [run],
             cancellationToken);
         Stream.Reserved(reservation);
-        try
-        {
-            var period = reminderOptions.Value.MinimumReminderPeriod;
-            await this.RegisterOrUpdateReminder(ActiveRunReminder, period, period, cancellationToken);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            // The reminder only wakes the thread if its silo dies; the run goes on without it.
-            Log.ReminderNotRegistered(logger, ex, ThreadId, runId);
-        }
-
+        await EnsureReminderAsync(runId, cancellationToken);
 
         var started = await Stream.AppendAsync(
             new RunStarted { ThreadId = ThreadId, RunId = runId, UserMessageId = userMessage.Id, Agent = agent.Name, Model = model.Name });
@@ -297,6 +373,145 @@ public sealed class ThreadGrain(
         return new SendMessageResult.Accepted(runId, userMessage.Id, started.Sequence);
     }
 
+    /// <summary>Queues a run (or, with <paramref name="steers"/>, a message for the active run to take at its next model call).</summary>
+    private async Task<SendMessageResult> EnqueueAsync(SendMessage command, string agentName, string? steers, CancellationToken cancellationToken)
+    {
+        if (state.State.Queue.Length >= QueueCapacity)
+        {
+            return new SendMessageResult.Rejected(BusyRunId!) { Reason = $"The thread's queue is full ({QueueCapacity} runs wait already)." };
+        }
+
+        var now = time.GetUtcNow();
+        var queued = new QueuedRun(command.RunId ?? Ids.NewRunId(), Ids.NewMessageId(), agentName, command, now) { Steers = steers };
+        var position = state.State.Queue.Length;
+        await WriteStateAsync(s => s with { Queue = [.. s.Queue, queued], UpdatedAt = now }, cancellationToken);
+        await EnsureReminderAsync(queued.RunId, cancellationToken);
+        if (steers is not null)
+        {
+            Log.RunSteering(logger, ThreadId, steers, queued.UserMessageId);
+            return new SendMessageResult.Accepted(steers, queued.UserMessageId, Stream.NextSequence) { Steered = true };
+        }
+
+        var announced = await Stream.AppendAsync(
+            new RunQueued { ThreadId = ThreadId, RunId = queued.RunId, UserMessageId = queued.UserMessageId, Position = position });
+        Log.RunQueued(logger, ThreadId, queued.RunId, position);
+        return new SendMessageResult.Accepted(queued.RunId, queued.UserMessageId, announced.Sequence) { Status = RunStatuses.Queued };
+    }
+
+    /// <summary>
+    /// Strategies <c>interrupt</c> and <c>rollback</c>: every queued run is cancelled, the active run is cancelled and
+    /// awaited (its partial output kept and marked cancelled); with <paramref name="rollback"/> its messages and its
+    /// run are then removed.
+    /// </summary>
+    private async Task SupersedeAsync(bool rollback, CancellationToken cancellationToken)
+    {
+        var reason = rollback ? "rolled back by a newer message" : "interrupted by a newer message";
+        await CancelQueuedAsync([.. state.State.Queue], reason, cancellationToken);
+        if (_activeRun is not { } active)
+        {
+            return;
+        }
+
+        active.Cancel(reason);
+        await active.Completion;
+        if (rollback)
+        {
+            await RollBackAsync(active.Record, cancellationToken);
+        }
+    }
+
+    /// <summary>Removes an ended run's messages (from its user message on) and the run itself; watchers hear <c>run.rolled_back</c>.</summary>
+    private async Task RollBackAsync(RunRecord run, CancellationToken cancellationToken)
+    {
+        if (await history.FindMessageOrdinalAsync(ThreadId, run.UserMessageId, cancellationToken) is not { } from)
+        {
+            return;
+        }
+
+        var removed = MessageCount - from + 1;
+        var now = time.GetUtcNow();
+        // The state first (the commit point), then the rows: a crash between the two leaves rows the next activation removes.
+        await WriteStateAsync(s => s with { MessageCount = from - 1, LastRunId = null, UpdatedAt = now }, cancellationToken);
+        await history.RemoveAsync(ThreadId, from, [run.Id], cancellationToken);
+        await Stream.AppendDurableAsync(new RunRolledBack { ThreadId = ThreadId, RunId = run.Id, FromOrdinal = from, RemovedMessages = removed });
+        Log.RunRolledBack(logger, ThreadId, run.Id, removed);
+    }
+
+    /// <summary>Takes queued runs off the queue for good: each is stored as cancelled and watchers hear <c>run.cancelled</c>.</summary>
+    private async Task<List<RunRecord>> CancelQueuedAsync(IReadOnlyList<QueuedRun> runs, string reason, CancellationToken cancellationToken)
+    {
+        if (runs.Count == 0)
+        {
+            return [];
+        }
+
+        var now = time.GetUtcNow();
+        var ids = runs.Select(r => r.RunId).ToHashSet(StringComparer.Ordinal);
+        var cancelled = runs.Select(r => r.ToRecord(ThreadId) with { Status = RunStatuses.Cancelled, EndedAt = now }).ToList();
+        // Off the queue first: once that is stored, the runs can never start; then their records, for GET.
+        await WriteStateAsync(s => s with { Queue = [.. s.Queue.Where(q => !ids.Contains(q.RunId))], UpdatedAt = now }, cancellationToken);
+        await history.AppendAsync(ThreadId, [], cancelled, cancellationToken);
+        foreach (var run in cancelled)
+        {
+            await Stream.AppendDurableAsync(new RunCancelled { ThreadId = ThreadId, RunId = run.Id, Reason = reason });
+            Log.RunCancelled(logger, ThreadId, run.Id);
+        }
+
+        return cancelled;
+    }
+
+    /// <summary>Starts the next queued run when no run is active; a failure leaves it queued for the reminder to retry.</summary>
+    private async Task StartNextQueuedAsync()
+    {
+        await _startGate.WaitAsync();
+        try
+        {
+            while (_activeRun is null && state.State.Queue.Length > 0)
+            {
+                var next = state.State.Queue[0];
+                var agent = await GrainFactory.GetGrain<IAgentCatalogGrain>(IAgentCatalogGrain.Key).GetAsync(next.Agent);
+                if (agent is null)
+                {
+                    // Its agent went while it waited: it cannot start, and says why.
+                    var failed = next.ToRecord(ThreadId) with
+                    {
+                        Status = RunStatuses.Failed,
+                        EndedAt = time.GetUtcNow(),
+                        Error = new RunError(RunErrorCodes.Internal, $"The run could not start: no agent is named '{next.Agent}' any more."),
+                    };
+                    await WriteStateAsync(s => s with { Queue = [.. s.Queue.Where(q => q.RunId != next.RunId)] }, CancellationToken.None);
+                    await history.AppendAsync(ThreadId, [], [failed], CancellationToken.None);
+                    await Stream.AppendDurableAsync(new RunFailed { ThreadId = ThreadId, RunId = next.RunId, Error = failed.Error! });
+                    continue;
+                }
+
+                await StartRunAsync(next.Command, agent, next, CancellationToken.None);
+            }
+        }
+        catch (Exception ex)
+        {
+            Log.QueuedRunNotStarted(logger, ex, ThreadId);
+        }
+        finally
+        {
+            _startGate.Release();
+        }
+    }
+
+    private async Task EnsureReminderAsync(string runId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var period = reminderOptions.Value.MinimumReminderPeriod;
+            await this.RegisterOrUpdateReminder(ActiveRunReminder, period, period, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The reminder only wakes the thread if its silo dies; the run goes on without it.
+            Log.ReminderNotRegistered(logger, ex, ThreadId, runId);
+        }
+    }
+
     /// <inheritdoc />
     public async Task<CancelRunResult> CancelRunAsync(string runId, CancellationToken cancellationToken = default)
     {
@@ -307,8 +522,14 @@ public sealed class ThreadGrain(
 
         if (_activeRun is { } active && active.RunId == runId)
         {
-            active.Cancel();
+            active.Cancel("cancelled by request");
             return new CancelRunResult.Cancelling(active.Record);
+        }
+
+        if (state.State.Queue.FirstOrDefault(q => q.RunId == runId) is { } queued)
+        {
+            var cancelled = await CancelQueuedAsync([queued], "cancelled before it started", cancellationToken);
+            return new CancelRunResult.Dequeued(cancelled[0]);
         }
 
         var stored = await history.ReadRunAsync(ThreadId, runId, cancellationToken);
@@ -349,6 +570,12 @@ public sealed class ThreadGrain(
             return;
         }
 
+        if (state.State.Queue.Length > 0)
+        {
+            await StartNextQueuedAsync();
+            return;
+        }
+
         // Activating the grain already ended a run its previous activation lost (OnActivateAsync); a reminder
         // that finds no run here has done its job.
         await UnregisterActiveRunReminderAsync();
@@ -378,7 +605,7 @@ public sealed class ThreadGrain(
             else
             {
                 ended = run.Record with { Status = RunStatuses.Cancelled, Usage = sink.Usage };
-                terminal = new RunCancelled { ThreadId = ThreadId, RunId = run.RunId, Reason = "cancelled by request", Usage = sink.Usage };
+                terminal = new RunCancelled { ThreadId = ThreadId, RunId = run.RunId, Reason = run.CancelReason, Usage = sink.Usage };
                 Log.RunCancelled(logger, ThreadId, run.RunId);
             }
         }
@@ -431,6 +658,13 @@ public sealed class ThreadGrain(
         {
             // The silo is going away (its reminder service too), or the run's end is not stored: the reminder stays,
             // and the thread's next activation, which it wakes, ends the run if need be and removes it.
+            return;
+        }
+
+        if (state.State.Queue.Length > 0)
+        {
+            // The next run's turn; not awaited, so this run's completion (which a superseding send awaits) is not held.
+            _ = StartNextQueuedAsync();
             return;
         }
 
@@ -489,8 +723,17 @@ public sealed class ThreadGrain(
         var error = new RunError(RunErrorCodes.Interrupted, "The run was interrupted: the node running it stopped before it ended.");
         var ended = lost.Select(r => r with { Status = RunStatuses.Failed, Error = error, EndedAt = now }).ToList();
         var reservation = Stream.ReservationFor(ended.Count);
+        // A steer whose message joined the run before the state write that takes it off the queue: it is not run again.
+        var joined = uncounted.Take(kept).Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
         await CommitAsync(
-            s => s with { MessageCount = s.MessageCount + kept, ActiveRunId = null, UpdatedAt = now, ReservedSequence = Math.Max(s.ReservedSequence, reservation) },
+            s => s with
+            {
+                MessageCount = s.MessageCount + kept,
+                ActiveRunId = null,
+                UpdatedAt = now,
+                ReservedSequence = Math.Max(s.ReservedSequence, reservation),
+                Queue = [.. s.Queue.Where(q => !joined.Contains(q.UserMessageId))],
+            },
             [],
             ended,
             cancellationToken);
@@ -508,7 +751,7 @@ public sealed class ThreadGrain(
             await ReportAsync(Activity(RunActivityKinds.Failed, run, "unknown"));
         }
 
-        if (lost.Count > 0 || hadActiveRun)
+        if ((lost.Count > 0 || hadActiveRun) && state.State.Queue.Length == 0)
         {
             await UnregisterActiveRunReminderAsync();
         }
@@ -644,6 +887,33 @@ public sealed class ThreadGrain(
             await grain.Stream.AppendAsync(threadEvent);
         }
 
+        public async Task<IReadOnlyList<ThreadMessage>> JoinSteeredAsync(CancellationToken cancellationToken)
+        {
+            var steering = grain.Queue.Where(q => q.Steers == run.RunId).ToList();
+            if (steering.Count == 0)
+            {
+                return [];
+            }
+
+            var first = grain.MessageCount + 1;
+            var messages = steering
+                .Select((q, i) => new ThreadMessage(q.UserMessageId, first + i, MessageRoles.User, q.Command.Content, q.QueuedAt) { RunId = run.RunId })
+                .ToList();
+            var taken = steering.Select(q => q.RunId).ToHashSet(StringComparer.Ordinal);
+            var now = grain.Now();
+            await grain.CommitAsync(
+                s => s with { MessageCount = s.MessageCount + messages.Count, UpdatedAt = now, Queue = [.. s.Queue.Where(q => !taken.Contains(q.RunId))] },
+                messages,
+                [],
+                cancellationToken);
+            foreach (var message in messages)
+            {
+                await grain.Stream.AppendAsync(new RunSteered { ThreadId = grain.ThreadId, RunId = run.RunId, MessageId = message.Id });
+            }
+
+            return messages;
+        }
+
         public async Task AppendMessagesAsync(IReadOnlyList<ThreadMessage> messages, CancellationToken cancellationToken)
         {
             var first = grain.MessageCount + 1;
@@ -669,7 +939,18 @@ public sealed class ThreadGrain(
         public RunError? InterruptedBy { get; private set; }
         public Task Completion { get; set; } = Task.CompletedTask;
 
-        public void Cancel() => _cancellation.Cancel();
+        /// <summary>Why a cancel came (the <c>run.cancelled</c> reason).</summary>
+        public string CancelReason { get; private set; } = "cancelled by request";
+
+        public void Cancel(string reason)
+        {
+            if (!_cancellation.IsCancellationRequested)
+            {
+                CancelReason = reason;
+            }
+
+            _cancellation.Cancel();
+        }
 
         public void Interrupt(RunError reason)
         {

@@ -238,6 +238,12 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
                 await Task.Delay(Timeout.Infinite, hang.Token).ConfigureAwait(false);
             }
 
+            if (response.HoldAfterChunks == sent && response.Release is { } release)
+            {
+                using var hold = CancellationTokenSource.CreateLinkedTokenSource(aborted, _stopping.Token);
+                await release.WaitAsync(hold.Token).ConfigureAwait(false);
+            }
+
             if (sent == chunks.Count)
             {
                 break;

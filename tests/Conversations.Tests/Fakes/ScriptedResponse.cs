@@ -119,6 +119,21 @@ public sealed record ScriptedResponse
         return this with { HangAfterChunks = chunks };
     }
 
+    /// <summary>
+    /// Stops sending after chunk <paramref name="chunks"/> until <paramref name="release"/> completes, then sends the
+    /// rest: the test decides when the answer goes on.
+    /// </summary>
+    public ScriptedResponse HoldAfter(int chunks, Task release)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(chunks);
+        ArgumentNullException.ThrowIfNull(release);
+        return this with { HoldAfterChunks = chunks, Release = release };
+    }
+
+    internal int? HoldAfterChunks { get; private init; }
+
+    internal Task? Release { get; private init; }
+
     internal bool IsError => ErrorStatus is not null;
 
     /// <summary>The <c>data:</c> payloads of a streamed answer, without the final <c>[DONE]</c>.</summary>

@@ -96,6 +96,9 @@ internal static class StorageSamples
             new RunCompleted { ThreadId = threadId, RunId = runId, StopReason = "max_depth", Usage = new Usage(100, 50, 150) },
             new RunFailed { ThreadId = threadId, RunId = runId, Error = new RunError(RunErrorCodes.ModelUnavailable, "down") },
             new RunCancelled { ThreadId = threadId, RunId = runId, Reason = "user asked", Usage = new Usage(1, 2, 3) },
+            new RunQueued { ThreadId = threadId, RunId = "run_2", UserMessageId = "msg_9", Position = 2 },
+            new RunSteered { ThreadId = threadId, RunId = runId, MessageId = "msg_8" },
+            new RunRolledBack { ThreadId = threadId, RunId = runId, FromOrdinal = 3, RemovedMessages = 4 },
         ];
         return events.Select((e, i) => e with { Sequence = i + 1, CreatedAt = T0.AddMilliseconds(i * 137) }).ToArray();
     }
