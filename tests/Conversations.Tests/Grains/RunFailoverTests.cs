@@ -75,6 +75,49 @@ public sealed class RunFailoverTests : GrainTestBase
     }
 
     [Fact]
+    public async Task Queued_runs_and_a_waiting_steer_survive_a_crash_of_the_silo_and_run_on_a_live_one_by_themselves()
+    {
+        await using var model = await FakeOpenAiServer.StartAsync(Ct);
+        model.Enqueue(ScriptedResponse.Text("never", "sent").HangAfter(1), ScriptedResponse.Text("steer answer"), ScriptedResponse.Text("queued answer"));
+        await using var grains = await StartClusterAsync(new GrainClusterOptions
+        {
+            Silos = 3,
+            Model = model,
+            RelayDatabase = true,
+            Settings = FastFailureDetection,
+        });
+        var (thread, created) = await CreateThreadAsync(grains);
+        var threadId = created.Id;
+        var run = await SendAsync(thread, "Hello?");
+        await model.WaitForRequestAsync(1, TestTimeouts.Guard());
+        var steer = Assert.IsType<SendMessageResult.Accepted>(
+            await thread.SendMessageAsync(new SendMessage("Steer me") { MultitaskStrategy = Conversations.Grains.Abstractions.Agents.MultitaskStrategies.Steer }, Ct));
+        var queued = Assert.IsType<SendMessageResult.Accepted>(
+            await thread.SendMessageAsync(new SendMessage("Queue me") { MultitaskStrategy = Conversations.Grains.Abstractions.Agents.MultitaskStrategies.Enqueue }, Ct));
+        var host = grains.HostOf(thread);
+        Assert.NotNull(host);
+
+        // The silo dies with the run in its model call and the steer not yet taken. Nobody calls the thread afterwards.
+        await grains.CrashAsync(host);
+
+        // The reminder wakes the thread on a live silo: the lost run fails; the steer, which its run never took, and
+        // the queued message each run in turn, every message stored once.
+        var stored = await EventuallyAsync(
+            () => grains.History.ReadRunAsync(threadId, queued.RunId, Ct),
+            r => r?.Status == RunStatuses.Completed,
+            "the queued run completed",
+            grains);
+        Assert.NotNull(stored);
+        Assert.Equal((RunStatuses.Failed, RunErrorCodes.Interrupted), ((await thread.GetRunAsync(run.RunId, Ct))?.Status, (await thread.GetRunAsync(run.RunId, Ct))?.Error?.Code));
+        var messages = await grains.History.ReadMessagesAsync(threadId, 0, 100, Ct);
+        Assert.Equal(["Hello?", "Steer me", "steer answer", "Queue me", "queued answer"], messages.Select(m => m.Content));
+        Assert.Equal(steer.UserMessageId, messages[1].Id);
+        Assert.Equal(queued.UserMessageId, messages[3].Id);
+        Assert.Empty((await grains.ReadStateAsync(threadId)).State!.Queue);
+        await EventuallyAsync(() => ActiveRunRemindersAsync(grains, threadId), n => n == 0, "the reminder is removed", grains);
+    }
+
+    [Fact]
     public async Task A_run_whose_silo_stops_fails_as_interrupted_there_and_its_reminder_is_removed_from_a_live_silo()
     {
         await using var model = await FakeOpenAiServer.StartAsync(Ct);
