@@ -43,6 +43,9 @@ public sealed record SendMessageRequest(
 /// <param name="Steered">True when the message joins the active run (strategy <c>steer</c>) rather than starting one.</param>
 public sealed record SendAcceptedResponse(string RunId, string ThreadId, string Status, string UserMessageId, bool Steered);
 
+/// <summary>A page of runs, newest first.</summary>
+public sealed record RunListResponse(IReadOnlyList<RunRecord> Data, bool HasMore);
+
 /// <summary>A page of messages.</summary>
 public sealed record MessageListResponse(IReadOnlyList<ThreadMessage> Data, string? FirstId, string? LastId, bool HasMore);
 

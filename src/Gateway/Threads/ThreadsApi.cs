@@ -27,6 +27,9 @@ public static partial class ThreadsApi
             .WithSummary("Send a user message and run the agent: an SSE stream of the run's events with \"stream\": true, the final result as JSON otherwise.");
         threads.MapGet("/{threadId}/events", StreamEventsAsync).WithName("StreamThreadEvents")
             .WithSummary("Join the thread's event stream live; Last-Event-ID (or ?after=N) resumes after that sequence.");
+        threads.MapGet("/{threadId}/runs", ListRunsAsync).WithName("ListRuns").WithSummary("List a thread's runs, newest first (queued runs first), paged with limit and offset.");
+        threads.MapGet("/{threadId}/runs/{runId}/events", StreamRunEventsAsync).WithName("StreamRunEvents")
+            .WithSummary("Join one run's stream: its events from its start (or after Last-Event-ID), then live; ends with the run.");
         threads.MapGet("/{threadId}/runs/{runId}", GetRunAsync).WithName("GetRun").WithSummary("Get a run.");
         threads.MapPost("/{threadId}/runs/{runId}/cancel", CancelRunAsync).WithName("CancelRun").WithSummary("Cancel a run (idempotent).");
         return app;
@@ -216,6 +219,55 @@ public static partial class ThreadsApi
         }
 
         var items = StopOnShutdown(services.Events.SubscribeAsync(threadId, afterSequence, cancellationToken), services.Lifetime).ToSseItemsAsync(cancellationToken);
+        return new ServerSentEventsStream(items, services.Streaming.Value.HeartbeatInterval);
+    }
+
+    private static async Task<IResult> ListRunsAsync(
+        string threadId, IGrainFactory grains, CancellationToken cancellationToken, int? limit = null, int? offset = null)
+    {
+        if (limit is < 1 or > 100)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["limit must be between 1 and 100."] });
+        }
+
+        if (offset is < 0)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["offset"] = ["offset must be 0 or more."] });
+        }
+
+        var page = await grains.GetGrain<IThreadGrain>(threadId).ListRunsAsync(offset ?? 0, limit ?? 20, cancellationToken);
+        return page is null ? ThreadNotFound(threadId) : TypedResults.Ok(new RunListResponse(page.Data, page.HasMore));
+    }
+
+    private static async Task<IResult> StreamRunEventsAsync(
+        string threadId, string runId, HttpRequest httpRequest, [AsParameters] ThreadServicesParameters services, CancellationToken cancellationToken)
+    {
+        var cursor = httpRequest.Headers["Last-Event-ID"].ToString();
+        long? resumeAfter = null;
+        if (!string.IsNullOrEmpty(cursor))
+        {
+            if (!long.TryParse(cursor, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed))
+            {
+                return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["Last-Event-ID"] = ["Last-Event-ID must be a non-negative event sequence number."] });
+            }
+
+            resumeAfter = parsed;
+        }
+
+        var grain = services.Grains.GetGrain<IThreadGrain>(threadId);
+        var run = await grain.GetRunAsync(runId, cancellationToken);
+        if (run is null)
+        {
+            return await grain.GetAsync(cancellationToken) is null ? ThreadNotFound(threadId) : RunNotFound(threadId, runId);
+        }
+
+        // A queued run's events are yet to come: from the thread's present on. Otherwise from the run's start.
+        var after = resumeAfter
+            ?? (run.Status == RunStatuses.Queued ? (await grain.GetAsync(cancellationToken))?.LastSequence ?? 0 : run.StartSequence - 1);
+
+        var items = StopOnShutdown(services.Events.SubscribeAsync(threadId, after, cancellationToken), services.Lifetime)
+            .UntilRunEndsAsync(runId, cancellationToken)
+            .ToSseItemsAsync(cancellationToken);
         return new ServerSentEventsStream(items, services.Streaming.Value.HeartbeatInterval);
     }
 

@@ -95,6 +95,10 @@ public sealed record MessagePage([Id(0)] IReadOnlyList<ThreadMessage> Data, [Id(
     public string? LastId => Data.Count > 0 ? Data[^1].Id : null;
 }
 
+/// <summary>A page of a thread's runs, newest first.</summary>
+[GenerateSerializer, Immutable, Alias("conv.RunPage")]
+public sealed record RunPage([Id(0)] IReadOnlyList<RunRecord> Data, [Id(1)] bool HasMore);
+
 /// <summary>A public view of a thread.</summary>
 [GenerateSerializer, Immutable, Alias("conv.ThreadSnapshot")]
 public sealed record ThreadSnapshot(
@@ -109,6 +113,10 @@ public sealed record ThreadSnapshot(
     /// <summary>The runs waiting their turn, next first.</summary>
     [Id(7)]
     public IReadOnlyList<string> QueuedRunIds { get; init; } = [];
+
+    /// <summary>The sequence of the thread's last event (0 for none).</summary>
+    [Id(8)]
+    public long LastSequence { get; init; }
 
     public static ThreadSnapshot From(string id, ThreadGrainState state) => new(
         id, state.CreatedAt, state.UpdatedAt, state.Metadata, state.MessageCount, state.ActiveRunId, state.LastRunId)

@@ -36,6 +36,13 @@ public interface IThreadGrain : IGrainWithStringKey
     [Alias("CancelRun")]
     Task<CancelRunResult> CancelRunAsync(string runId, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// A page of the thread's runs, newest first: queued runs (latest queued first), then the runs that started.
+    /// Null for a thread that does not exist.
+    /// </summary>
+    [Alias("ListRuns")]
+    Task<RunPage?> ListRunsAsync(int offset, int limit, CancellationToken cancellationToken = default);
+
     /// <summary>Returns a run of this thread, or null.</summary>
     [Alias("GetRun")]
     Task<RunRecord?> GetRunAsync(string runId, CancellationToken cancellationToken = default);

@@ -22,6 +22,9 @@ public interface IThreadHistory
     /// <summary>A run, or null.</summary>
     Task<RunRecord?> ReadRunAsync(string threadId, string runId, CancellationToken cancellationToken = default);
 
+    /// <summary>Up to <paramref name="limit"/> of the thread's runs, newest first (by start time), skipping the first <paramref name="offset"/>.</summary>
+    Task<IReadOnlyList<RunRecord>> ReadRunsAsync(string threadId, int offset, int limit, CancellationToken cancellationToken = default);
+
     /// <summary>The thread's runs whose status is still <see cref="RunStatuses.Running"/>, oldest first.</summary>
     Task<IReadOnlyList<RunRecord>> ReadUnfinishedRunsAsync(string threadId, CancellationToken cancellationToken = default);
 

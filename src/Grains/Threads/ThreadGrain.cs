@@ -178,7 +178,7 @@ public sealed class ThreadGrain(
 
     /// <inheritdoc />
     public Task<ThreadSnapshot?> GetAsync(CancellationToken cancellationToken = default) =>
-        Task.FromResult(Exists ? ThreadSnapshot.From(ThreadId, state.State) : null);
+        Task.FromResult(Exists ? ThreadSnapshot.From(ThreadId, state.State) with { LastSequence = Stream.LastSequence } : null);
 
     /// <inheritdoc />
     public async Task<MessagePage?> GetMessagesAsync(MessagePageRequest request, CancellationToken cancellationToken = default)
@@ -203,6 +203,26 @@ public sealed class ThreadGrain(
         var limit = Math.Clamp(request.Limit, 1, 1000);
         var page = await history.ReadMessagesAsync(ThreadId, afterOrdinal, limit + 1, cancellationToken);
         return new MessagePage(page.Take(limit).ToList(), page.Count > limit);
+    }
+
+    /// <inheritdoc />
+    public async Task<RunPage?> ListRunsAsync(int offset, int limit, CancellationToken cancellationToken = default)
+    {
+        if (!Exists)
+        {
+            return null;
+        }
+
+        offset = Math.Max(0, offset);
+        limit = Math.Clamp(limit, 1, 1000);
+        var queued = Queue.Reverse().Skip(offset).Take(limit + 1).Select(q => q.ToRecord(ThreadId)).ToList();
+        if (queued.Count <= limit)
+        {
+            var stored = await history.ReadRunsAsync(ThreadId, Math.Max(0, offset - Queue.Length), limit + 1 - queued.Count, cancellationToken);
+            queued.AddRange(stored.Select(r => r.Id == _activeRun?.RunId ? _activeRun.Record : r));
+        }
+
+        return new RunPage(queued.Take(limit).ToList(), queued.Count > limit);
     }
 
     /// <inheritdoc />

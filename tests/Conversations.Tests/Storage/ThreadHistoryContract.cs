@@ -70,6 +70,22 @@ public abstract class ThreadHistoryContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Runs_are_listed_newest_first_in_pages()
+    {
+        var history = await OpenHistoryAsync();
+        await history.AppendAsync(ThreadId, [], [.. Enumerable.Range(1, 5).Select(i => Run(ThreadId, $"run_{i}", RunStatuses.Completed, startedSecond: i * 10))], Ct);
+        await history.AppendAsync("thr_other", [], [Run("thr_other", "run_9")], Ct);
+        await history.AppendAsync(ThreadId, [], [Run(ThreadId, "run_2", RunStatuses.Failed, startedSecond: 20)], Ct); // replaced, not moved
+
+        Assert.Equal(["run_5", "run_4"], (await history.ReadRunsAsync(ThreadId, 0, 2, Ct)).Select(r => r.Id));
+        Assert.Equal(["run_3", "run_2"], (await history.ReadRunsAsync(ThreadId, 2, 2, Ct)).Select(r => r.Id));
+        Assert.Equal(["run_1"], (await history.ReadRunsAsync(ThreadId, 4, 2, Ct)).Select(r => r.Id));
+        Assert.Empty(await history.ReadRunsAsync(ThreadId, 5, 2, Ct));
+        Assert.Equal(RunStatuses.Failed, (await history.ReadRunsAsync(ThreadId, 3, 1, Ct))[0].Status);
+        Assert.Empty(await history.ReadRunsAsync("thr_none", 0, 10, Ct));
+    }
+
+    [Fact]
     public async Task Remove_deletes_the_messages_from_an_ordinal_on_and_the_given_runs_of_one_thread()
     {
         var history = await OpenHistoryAsync();

@@ -92,6 +92,31 @@ public sealed class PostgresThreadHistory(PostgresDatabase database) : IThreadHi
     }
 
     /// <inheritdoc />
+    /// <remarks>A thread's runs are found by the primary key's thread prefix, then sorted by start time.</remarks>
+    public Task<IReadOnlyList<RunRecord>> ReadRunsAsync(string threadId, int offset, int limit, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(threadId);
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+
+        return _database.RunAsync<IReadOnlyList<RunRecord>>($"read the runs of thread '{threadId}'", async (connection, token) =>
+        {
+            await using var command = new NpgsqlCommand(Sql.ReadRuns, connection);
+            command.Parameters.Add(Text("thread_id", threadId));
+            command.Parameters.Add(new NpgsqlParameter<int>("offset", offset));
+            command.Parameters.Add(new NpgsqlParameter<int>("limit", limit));
+            await using var reader = await command.ExecuteReaderAsync(token).ConfigureAwait(false);
+            var runs = new List<RunRecord>();
+            while (await reader.ReadAsync(token).ConfigureAwait(false))
+            {
+                runs.Add(FromJson<RunRecord>(reader.GetString(0), $"a run of thread '{threadId}'"));
+            }
+
+            return runs;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
     /// <remarks>Served by the partial index <c>runs_running</c>, which holds only running runs.</remarks>
     public Task<IReadOnlyList<RunRecord>> ReadUnfinishedRunsAsync(string threadId, CancellationToken cancellationToken = default)
     {
@@ -219,6 +244,13 @@ public sealed class PostgresThreadHistory(PostgresDatabase database) : IThreadHi
         public const string LastOrdinal = "SELECT MAX(ordinal) FROM messages WHERE thread_id = @thread_id;";
 
         public const string ReadRun = "SELECT body::text FROM runs WHERE thread_id = @thread_id AND id = @id;";
+
+        public const string ReadRuns = """
+            SELECT body::text FROM runs
+            WHERE thread_id = @thread_id
+            ORDER BY (body ->> 'startedAt')::timestamptz DESC, id DESC
+            LIMIT @limit OFFSET @offset;
+            """;
 
         // The status test is spelled as in the index runs_running (migration 10), with a literal, so the planner
         // can use it. startedAt is ContractJson's ISO 8601 text of RunRecord.StartedAt.

@@ -61,6 +61,25 @@ public sealed class SqliteThreadHistory(SqliteDatabase database) : IThreadHistor
     }
 
     /// <inheritdoc />
+    /// <remarks>Newest first by insertion (a run's row is inserted when it starts and replaced in place).</remarks>
+    public Task<IReadOnlyList<RunRecord>> ReadRunsAsync(string threadId, int offset, int limit, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(threadId);
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        return ReadListAsync<RunRecord>(
+            Sql.ReadRuns,
+            command =>
+            {
+                command.Parameters.AddWithValue("$thread_id", threadId);
+                command.Parameters.AddWithValue("$offset", offset);
+                command.Parameters.AddWithValue("$limit", limit);
+            },
+            $"a run of thread '{threadId}'",
+            cancellationToken);
+    }
+
+    /// <inheritdoc />
     public Task<IReadOnlyList<RunRecord>> ReadUnfinishedRunsAsync(string threadId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(threadId);
@@ -249,6 +268,8 @@ public sealed class SqliteThreadHistory(SqliteDatabase database) : IThreadHistor
         public const string RemoveMessages = "DELETE FROM messages WHERE thread_id = $thread_id AND ordinal >= $from_ordinal;";
 
         public const string RemoveRun = "DELETE FROM runs WHERE thread_id = $thread_id AND id = $id;";
+
+        public const string ReadRuns = "SELECT body FROM runs WHERE thread_id = $thread_id ORDER BY rowid DESC LIMIT $limit OFFSET $offset;";
 
         public const string ReadUnfinishedRuns = "SELECT body FROM runs WHERE thread_id = $thread_id AND status = 'running' ORDER BY rowid;";
     }
