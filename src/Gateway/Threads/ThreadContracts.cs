@@ -26,6 +26,7 @@ public sealed record MessageInput(string? Role, string? Content);
 /// For <c>"stream": false</c>: true (default) answers when the run has ended, with its result; false answers at once
 /// (202) with the run's id and status.
 /// </param>
+/// <param name="Webhook">An absolute http(s) URL the run's final state is POSTed to when it ends (signed, retried).</param>
 public sealed record SendMessageRequest(
     string? Content,
     bool? Stream,
@@ -33,7 +34,8 @@ public sealed record SendMessageRequest(
     string? MultitaskStrategy = null,
     long? ExpectedLastSequence = null,
     string? ExpectedLastMessageId = null,
-    bool? Wait = null);
+    bool? Wait = null,
+    string? Webhook = null);
 
 /// <summary>The answer to a send with <c>"wait": false</c>.</summary>
 /// <param name="RunId">The run: started, queued, or (when <paramref name="Steered"/>) the active run the message joins.</param>

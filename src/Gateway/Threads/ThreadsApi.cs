@@ -154,6 +154,7 @@ public static partial class ThreadsApi
                 MultitaskStrategy = request.MultitaskStrategy,
                 ExpectedLastSequence = request.ExpectedLastSequence,
                 ExpectedLastMessageId = request.ExpectedLastMessageId,
+                Webhook = request.Webhook,
             },
             cancellationToken);
         switch (result)
@@ -168,6 +169,8 @@ public static partial class ThreadsApi
                     statusCode: StatusCodes.Status409Conflict,
                     title: rejected.Reason is null ? "A run is active" : "The thread's queue is full",
                     extensions: new Dictionary<string, object?> { ["activeRunId"] = rejected.ActiveRunId });
+            case SendMessageResult.Invalid invalid:
+                return TypedResults.ValidationProblem(new Dictionary<string, string[]> { [invalid.Field] = [invalid.Message] });
             case SendMessageResult.Conflict conflict:
                 return TypedResults.Problem(
                     $"The thread has moved on: {conflict.Field} does not match (its last event is {conflict.LastSequence}, its last message {conflict.LastMessageId ?? "none"}).",

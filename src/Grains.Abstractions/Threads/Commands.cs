@@ -59,6 +59,10 @@ public sealed record SendMessage([Id(0)] string Content)
     /// <summary>Refuse the message unless the thread's last message has this id.</summary>
     [Id(9)]
     public string? ExpectedLastMessageId { get; init; }
+
+    /// <summary>An absolute http(s) URL the run's final state is POSTed to when it ends (signed, retried).</summary>
+    [Id(10)]
+    public string? Webhook { get; init; }
 }
 
 /// <summary>A run waiting its turn (strategy <c>enqueue</c>); part of the thread's state, so it survives deactivation and a silo's death.</summary>
@@ -78,7 +82,7 @@ public sealed record QueuedRun(
     public string? Steers { get; init; }
 
     /// <summary>The run as <c>GET …/runs/{id}</c> shows it while it waits.</summary>
-    public RunRecord ToRecord(string threadId) => new(RunId, threadId, Agent, UserMessageId, QueuedAt) { Status = RunStatuses.Queued };
+    public RunRecord ToRecord(string threadId) => new(RunId, threadId, Agent, UserMessageId, QueuedAt) { Status = RunStatuses.Queued, Webhook = Command.Webhook };
 }
 
 /// <summary>Ask for a page of a thread's messages in chronological order.</summary>
@@ -132,6 +136,7 @@ public sealed record ThreadSnapshot(
 [JsonDerivedType(typeof(ThreadNotFound), "threadNotFound")]
 [JsonDerivedType(typeof(AgentNotFound), "agentNotFound")]
 [JsonDerivedType(typeof(Conflict), "conflict")]
+[JsonDerivedType(typeof(Invalid), "invalid")]
 [GenerateSerializer, Immutable, Alias("conv.SendMessageResult")]
 public abstract record SendMessageResult
 {
@@ -166,6 +171,10 @@ public abstract record SendMessageResult
     /// <summary>The thread moved on: its last event or message is not the one the sender expected.</summary>
     [GenerateSerializer, Immutable, Alias("conv.SendMessageResult.Conflict")]
     public sealed record Conflict([Id(0)] string Field, [Id(1)] long LastSequence, [Id(2)] string? LastMessageId) : SendMessageResult;
+
+    /// <summary>A field of the send cannot be honoured here (e.g. a webhook on a cluster without a signing key).</summary>
+    [GenerateSerializer, Immutable, Alias("conv.SendMessageResult.Invalid")]
+    public sealed record Invalid([Id(0)] string Field, [Id(1)] string Message) : SendMessageResult;
 
     /// <summary>No such thread.</summary>
     [GenerateSerializer, Immutable, Alias("conv.SendMessageResult.ThreadNotFound")]

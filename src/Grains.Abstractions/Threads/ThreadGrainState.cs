@@ -69,6 +69,10 @@ public sealed record RunRecord([Id(0)] string Id, [Id(1)] string ThreadId, [Id(2
     /// <summary>The sequence of the run's <c>run.started</c> event.</summary>
     [Id(10)]
     public long StartSequence { get; init; }
+
+    /// <summary>Where the run's final state is POSTed when it ends; null for none.</summary>
+    [Id(11)]
+    public string? Webhook { get; init; }
 }
 
 /// <summary>Why a run failed: a stable code and a human-readable message without secrets.</summary>

@@ -7,6 +7,7 @@ using Conversations.Grains.Abstractions.Threads;
 using Conversations.Grains.Agents;
 using Conversations.Grains.Models;
 using Conversations.Grains.Tools;
+using Conversations.Grains.Webhooks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Storage;
@@ -37,6 +38,7 @@ public sealed class ThreadGrain(
     IOptions<ThreadStreamOptions> streamOptions,
     IOptions<ReminderOptions> reminderOptions,
     ActiveRuns activeRuns,
+    RunWebhooks webhooks,
     ILogger<ThreadGrain> logger) : Grain, IThreadGrain, IRemindable
 {
     /// <summary>The grain storage provider that holds thread state.</summary>
@@ -276,6 +278,19 @@ public sealed class ThreadGrain(
             return new SendMessageResult.AgentNotFound(agentName);
         }
 
+        if (command.Webhook is { } webhook)
+        {
+            if (!Uri.TryCreate(webhook, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
+            {
+                return new SendMessageResult.Invalid("webhook", "webhook must be an absolute http or https URL.");
+            }
+
+            if (!webhooks.Enabled)
+            {
+                return new SendMessageResult.Invalid("webhook", "Webhooks are off on this server: it has no signing key (Webhooks:SigningSecret).");
+            }
+        }
+
         await _startGate.WaitAsync(cancellationToken);
         try
         {
@@ -361,7 +376,7 @@ public sealed class ThreadGrain(
         var now = time.GetUtcNow();
         var runId = queued?.RunId ?? command.RunId ?? Ids.NewRunId();
         var userMessage = new ThreadMessage(queued?.UserMessageId ?? Ids.NewMessageId(), state.State.MessageCount + 1, MessageRoles.User, command.Content, now) { RunId = runId };
-        var run = new RunRecord(runId, ThreadId, agent.Name, userMessage.Id, now) { StartSequence = Stream.NextSequence };
+        var run = new RunRecord(runId, ThreadId, agent.Name, userMessage.Id, now) { StartSequence = Stream.NextSequence, Webhook = command.Webhook };
 
         // Durable first: the user message and the run exist before anyone hears of them; the same state write
         // reserves the sequences the run's events will use.
@@ -475,6 +490,7 @@ public sealed class ThreadGrain(
         {
             await Stream.AppendDurableAsync(new RunCancelled { ThreadId = ThreadId, RunId = run.Id, Reason = reason });
             Log.RunCancelled(logger, ThreadId, run.Id);
+            webhooks.Enqueue(ThreadId, run, null);
         }
 
         return cancelled;
@@ -502,6 +518,7 @@ public sealed class ThreadGrain(
                     await WriteStateAsync(s => s with { Queue = [.. s.Queue.Where(q => q.RunId != next.RunId)] }, CancellationToken.None);
                     await history.AppendAsync(ThreadId, [], [failed], CancellationToken.None);
                     await Stream.AppendDurableAsync(new RunFailed { ThreadId = ThreadId, RunId = next.RunId, Error = failed.Error! });
+                    webhooks.Enqueue(ThreadId, failed, null);
                     continue;
                 }
 
@@ -673,6 +690,7 @@ public sealed class ThreadGrain(
         }
 
         await ReportAsync(Activity(ended.Status, ended, run.Model));
+        webhooks.Enqueue(ThreadId, ended, sink.LastAssistantMessage);
 
         if (run.InterruptedBy is not null || !endStored)
         {
@@ -769,6 +787,7 @@ public sealed class ThreadGrain(
             await Stream.AppendDurableAsync(new RunFailed { ThreadId = ThreadId, RunId = run.Id, Error = error });
             Log.RunFailed(logger, ThreadId, run.Id, error.Code, error.Message);
             await ReportAsync(Activity(RunActivityKinds.Failed, run, "unknown"));
+            webhooks.Enqueue(ThreadId, run, null);
         }
 
         if ((lost.Count > 0 || hadActiveRun) && state.State.Queue.Length == 0)
@@ -934,10 +953,14 @@ public sealed class ThreadGrain(
             return messages;
         }
 
+        /// <summary>The last assistant message the run stored (for its webhook).</summary>
+        public ThreadMessage? LastAssistantMessage { get; private set; }
+
         public async Task AppendMessagesAsync(IReadOnlyList<ThreadMessage> messages, CancellationToken cancellationToken)
         {
             var first = grain.MessageCount + 1;
             var numbered = messages.Select((m, i) => m with { Ordinal = first + i }).ToList();
+            LastAssistantMessage = numbered.LastOrDefault(m => m.Role == MessageRoles.Assistant) ?? LastAssistantMessage;
             var now = grain.Now();
             await grain.CommitAsync(
                 s => s with { MessageCount = s.MessageCount + numbered.Count, UpdatedAt = now },

@@ -4,6 +4,7 @@ using Conversations.Grains.Threads;
 using Conversations.Grains.Tools;
 using Conversations.Grains.Tools.Calculate;
 using Conversations.Grains.Tools.Time;
+using Conversations.Grains.Webhooks;
 using Conversations.Silo.Agents;
 using Conversations.Silo.Models;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -47,6 +48,10 @@ public static class SiloServices
         services.AddHostedService<ModelAnnouncement>();
         services.AddSingleton<ActiveRuns>();
         services.AddHostedService<WatchesEndOnDeactivation>();
+        services.AddOptions<WebhookOptions>().BindConfiguration(WebhookOptions.SectionName);
+        services.AddHttpClient(RunWebhooks.ClientName);
+        services.AddSingleton<RunWebhooks>();
+        services.AddHostedService(sp => sp.GetRequiredService<RunWebhooks>());
 
         // Idle activations go after Runtime:IdleTimeout (an active run keeps its thread grain: it delays deactivation).
         services.AddOptions<GrainCollectionOptions>().Configure<IOptions<RuntimeOptions>>((collection, runtime) =>
