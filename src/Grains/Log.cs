@@ -24,6 +24,9 @@ internal static partial class Log
     public const int RunSteeringId = 1016;
     public const int RunRolledBackId = 1017;
     public const int QueuedRunNotStartedId = 1018;
+    public const int RunResumedId = 1019;
+    public const int RunNotResumedId = 1020;
+    public const int RunEndStoredLateId = 1021;
 
     [LoggerMessage(RunStartedId, LogLevel.Information, "Run {RunId} started on thread {ThreadId} with agent {Agent} and model {Model}")]
     public static partial void RunStarted(ILogger logger, string threadId, string runId, string agent, string model);
@@ -81,4 +84,13 @@ internal static partial class Log
 
     [LoggerMessage(QueuedRunNotStartedId, LogLevel.Warning, "The next queued run of thread {ThreadId} could not start; it stays queued")]
     public static partial void QueuedRunNotStarted(ILogger logger, Exception exception, string threadId);
+
+    [LoggerMessage(RunResumedId, LogLevel.Warning, "Run {RunId} on thread {ThreadId} resumed after its activation was lost (attempt {Attempt}, model call {Depth})")]
+    public static partial void RunResumed(ILogger logger, string threadId, string runId, int attempt, int depth);
+
+    [LoggerMessage(RunNotResumedId, LogLevel.Warning, "Run {RunId} on thread {ThreadId} could not be resumed now; its reminder retries")]
+    public static partial void RunNotResumed(ILogger logger, Exception exception, string threadId, string runId);
+
+    [LoggerMessage(RunEndStoredLateId, LogLevel.Information, "The end of run {RunId} on thread {ThreadId} ({Status}) is stored now")]
+    public static partial void RunEndStoredLate(ILogger logger, string threadId, string runId, string status);
 }

@@ -28,6 +28,9 @@ public static class AgentStatuses
     public const string ToolsExecuted = "tools_executed";
     public const string MaxDepthReached = "max_depth_reached";
     public const string ContinuingGeneration = "continuing_generation";
+
+    /// <summary>The run goes on in a new activation after the one running it was lost (details: <c>attempt</c>, <c>depth</c>).</summary>
+    public const string Resuming = "resuming";
 }
 
 /// <summary>Codes of <see cref="Threads.RunError"/>.</summary>

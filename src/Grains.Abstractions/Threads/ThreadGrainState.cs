@@ -73,6 +73,14 @@ public sealed record RunRecord([Id(0)] string Id, [Id(1)] string ThreadId, [Id(2
     /// <summary>Where the run's final state is POSTed when it ends; null for none.</summary>
     [Id(11)]
     public string? Webhook { get; init; }
+
+    /// <summary>The model the run calls (its agent's, or the send's override).</summary>
+    [Id(12)]
+    public string? Model { get; init; }
+
+    /// <summary>How many times the run was resumed on another activation after the one running it was lost.</summary>
+    [Id(13)]
+    public int Resumes { get; init; }
 }
 
 /// <summary>Why a run failed: a stable code and a human-readable message without secrets.</summary>

@@ -52,21 +52,23 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
         AgentDefinition agent,
         IReadOnlyList<ThreadMessage> history,
         IRunSink sink,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        int firstDepth = 1)
     {
         var context = new List<ThreadMessage>(history);
         var agentTools = tools.Select(agent.Tools);
         var definitions = agentTools.Select(t => t.Definition).ToList();
         Usage? usage = null;
 
-        for (var depth = 1; ; depth++)
+        // A resumed run goes on counting its model calls from where it was.
+        for (var depth = Math.Max(1, firstDepth); ; depth++)
         {
             await sink.PublishAsync(
                 new AgentStatusChanged
                 {
                     ThreadId = threadId,
                     RunId = runId,
-                    Status = depth == 1 ? AgentStatuses.StartingGeneration : AgentStatuses.ContinuingGeneration,
+                    Status = depth == 1 && firstDepth <= 1 ? AgentStatuses.StartingGeneration : AgentStatuses.ContinuingGeneration,
                     Details = new Dictionary<string, object?> { ["depth"] = depth, ["model"] = model.Name },
                 },
                 cancellationToken);
@@ -284,12 +286,21 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
             try
             {
                 var outcome = await InvokeToolAsync(call, allowed, agent.ToolTimeout, cancellationToken);
+
+                // Recorded before anyone hears of it: a run resumed after a crash sees the result and never runs the call again.
+                var message = new ThreadMessage(Ids.NewMessageId(), 0, MessageRoles.Tool, outcome.Error is null ? outcome.Result! : ToolResults.FormatError(outcome.Error), time.GetUtcNow())
+                {
+                    RunId = runId,
+                    ToolCallId = call.Id,
+                    Name = call.Name,
+                };
+                await sink.AppendMessagesAsync([message], cancellationToken);
                 await sink.PublishAsync(
                     outcome.Error is null
                         ? new ToolCallCompleted { ThreadId = threadId, RunId = runId, CallId = call.Id, Name = call.Name, Arguments = call.Arguments, Result = outcome.Result!, DurationMs = outcome.DurationMs }
                         : new ToolCallFailed { ThreadId = threadId, RunId = runId, CallId = call.Id, Name = call.Name, Arguments = call.Arguments, Error = outcome.Error, DurationMs = outcome.DurationMs },
                     cancellationToken);
-                return (Call: call, Outcome: outcome);
+                return (Message: message, Failed: outcome.Error is not null);
             }
             finally
             {
@@ -297,17 +308,8 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
             }
         }));
 
-        var now = time.GetUtcNow();
-        var messages = outcomes
-            .Select(o => new ThreadMessage(Ids.NewMessageId(), 0, MessageRoles.Tool, o.Outcome.Error is null ? o.Outcome.Result! : ToolResults.FormatError(o.Outcome.Error), now)
-            {
-                RunId = runId,
-                ToolCallId = o.Call.Id,
-                Name = o.Call.Name,
-            })
-            .ToList();
-        await sink.AppendMessagesAsync(messages, cancellationToken);
-        return (messages, outcomes.Count(o => o.Outcome.Error is not null));
+        // In the order the model asked for them (they were stored as each ended).
+        return ([.. outcomes.Select(o => o.Message)], outcomes.Count(o => o.Failed));
     }
 
     private sealed record ToolOutcome(string? Result, string? Error, long DurationMs);

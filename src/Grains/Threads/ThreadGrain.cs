@@ -37,6 +37,7 @@ public sealed class ThreadGrain(
     TimeProvider time,
     IOptions<ThreadStreamOptions> streamOptions,
     IOptions<ReminderOptions> reminderOptions,
+    IOptions<ThreadRunOptions> runOptions,
     ActiveRuns activeRuns,
     RunWebhooks webhooks,
     ILogger<ThreadGrain> logger) : Grain, IThreadGrain, IRemindable
@@ -59,6 +60,10 @@ public sealed class ThreadGrain(
     private readonly SemaphoreSlim _startGate = new(1, 1);
     private ThreadEventStream? _stream;
     private ActiveRun? _activeRun;
+    private bool _resuming;
+
+    // A run that ended here but whose end could not be stored: stored by the next reminder tick or send.
+    private RunRecord? _unstoredEnd;
 
     private string ThreadId => this.GetPrimaryKeyString();
 
@@ -97,6 +102,12 @@ public sealed class ThreadGrain(
     /// <inheritdoc />
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        if (_unstoredEnd is not null)
+        {
+            // Last chance: otherwise the next activation finds the run active and ends it from what was recorded.
+            await TryStoreUnstoredEndAsync(cancellationToken);
+        }
+
         if (_activeRun is { } run)
         {
             run.Interrupt(new RunError(
@@ -261,7 +272,7 @@ public sealed class ThreadGrain(
     }
 
     /// <summary>The run that makes the thread busy: the active one, else the next queued; null when idle.</summary>
-    private string? BusyRunId => _activeRun?.RunId ?? (state.State.Queue.Length > 0 ? state.State.Queue[0].RunId : null);
+    private string? BusyRunId => _activeRun?.RunId ?? state.State.ActiveRunId ?? (state.State.Queue.Length > 0 ? state.State.Queue[0].RunId : null);
 
     /// <inheritdoc />
     public async Task<SendMessageResult> SendMessageAsync(SendMessage command, CancellationToken cancellationToken = default)
@@ -294,6 +305,11 @@ public sealed class ThreadGrain(
         await _startGate.WaitAsync(cancellationToken);
         try
         {
+            if (_unstoredEnd is not null && !await TryStoreUnstoredEndAsync(cancellationToken))
+            {
+                throw new StorageUnavailableException($"The end of the last run of thread '{ThreadId}' is not stored yet; retry.");
+            }
+
             if (command.RunId is { } requestedRunId && await FindRunAsync(requestedRunId, cancellationToken) is { } existing)
             {
                 // Sent again (a retry whose first delivery was taken): answer as before.
@@ -376,7 +392,7 @@ public sealed class ThreadGrain(
         var now = time.GetUtcNow();
         var runId = queued?.RunId ?? command.RunId ?? Ids.NewRunId();
         var userMessage = new ThreadMessage(queued?.UserMessageId ?? Ids.NewMessageId(), state.State.MessageCount + 1, MessageRoles.User, command.Content, now) { RunId = runId };
-        var run = new RunRecord(runId, ThreadId, agent.Name, userMessage.Id, now) { StartSequence = Stream.NextSequence, Webhook = command.Webhook };
+        var run = new RunRecord(runId, ThreadId, agent.Name, userMessage.Id, now) { StartSequence = Stream.NextSequence, Webhook = command.Webhook, Model = model.Name };
 
         // Durable first: the user message and the run exist before anyone hears of them; the same state write
         // reserves the sequences the run's events will use.
@@ -403,7 +419,7 @@ public sealed class ThreadGrain(
         _activeRun = current;
         Log.RunStarted(logger, ThreadId, runId, agent.Name, model.Name);
         await ReportAsync(Activity(RunActivityKinds.Started, current.Record, model.Name));
-        current.Completion = ExecuteRunAsync(current, agent, model);
+        current.Completion = ExecuteRunAsync(current, agent, model, firstDepth: 1);
         activeRuns.Add(current, reason => current.Interrupt(new RunError(RunErrorCodes.Interrupted, reason)), () => current.Completion);
         return new SendMessageResult.Accepted(runId, userMessage.Id, started.Sequence);
     }
@@ -502,7 +518,8 @@ public sealed class ThreadGrain(
         await _startGate.WaitAsync();
         try
         {
-            while (_activeRun is null && state.State.Queue.Length > 0)
+            // A run that is active in the state but not here is being resumed: the queue waits for it.
+            while (_activeRun is null && state.State.ActiveRunId is null && state.State.Queue.Length > 0)
             {
                 var next = state.State.Queue[0];
                 var agent = await GrainFactory.GetGrain<IAgentCatalogGrain>(IAgentCatalogGrain.Key).GetAsync(next.Agent);
@@ -594,15 +611,29 @@ public sealed class ThreadGrain(
     /// <inheritdoc />
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
-        if (reminderName != ActiveRunReminder || _activeRun is not null)
+        if (reminderName != ActiveRunReminder || _activeRun is not null || _resuming)
         {
+            return;
+        }
+
+        if (_unstoredEnd is not null)
+        {
+            // The run ended here but its end could not be stored: try again; the reminder stays until it is.
+            if (await TryStoreUnstoredEndAsync(CancellationToken.None) && state.State.Queue.Length == 0)
+            {
+                await UnregisterActiveRunReminderAsync();
+            }
+            else if (state.State.Queue.Length > 0 && state.State.ActiveRunId is null)
+            {
+                await StartNextQueuedAsync();
+            }
+
             return;
         }
 
         if (state.State.ActiveRunId is not null)
         {
-            // The run ended here but its end could not be stored: the reminder stays, and the next activation, which
-            // a later tick wakes, ends the run as interrupted (OnActivateAsync).
+            // Active in the state, not here, not being resumed: the next activation sorts it out (ReconcileAsync).
             DeactivateOnIdle();
             return;
         }
@@ -618,7 +649,29 @@ public sealed class ThreadGrain(
         await UnregisterActiveRunReminderAsync();
     }
 
-    private async Task ExecuteRunAsync(ActiveRun run, AgentDefinition agent, IChatModel model)
+    /// <summary>Stores the end of a run that ended here while the storage was away; true once it is stored.</summary>
+    private async Task<bool> TryStoreUnstoredEndAsync(CancellationToken cancellationToken)
+    {
+        if (_unstoredEnd is not { } ended)
+        {
+            return true;
+        }
+
+        try
+        {
+            await CommitAsync(s => s with { ActiveRunId = s.ActiveRunId == ended.Id ? null : s.ActiveRunId, UpdatedAt = time.GetUtcNow() }, [], [ended], cancellationToken);
+            _unstoredEnd = null;
+            Log.RunEndStoredLate(logger, ThreadId, ended.Id, ended.Status);
+            return true;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.RunEndNotStored(logger, ex, ThreadId, ended.Id);
+            return false;
+        }
+    }
+
+    private async Task ExecuteRunAsync(ActiveRun run, AgentDefinition agent, IChatModel model, int firstDepth)
     {
         // The run owns its lifetime: it is stopped by a cancel or a deactivation, never by the caller that started it.
         await Task.Yield();
@@ -628,7 +681,7 @@ public sealed class ThreadGrain(
         try
         {
             var context = await history.ReadMessagesAsync(ThreadId, 0, int.MaxValue, run.Token);
-            var result = await new AgentLoop(model, tools, time).RunAsync(ThreadId, run.RunId, agent, context, sink, run.Token);
+            var result = await new AgentLoop(model, tools, time).RunAsync(ThreadId, run.RunId, agent, context, sink, run.Token, firstDepth);
             ended = run.Record with { Status = RunStatuses.Completed, StopReason = result.StopReason, Usage = result.Usage };
             terminal = new RunCompleted { ThreadId = ThreadId, RunId = run.RunId, StopReason = result.StopReason, Usage = result.Usage };
             Log.RunCompleted(logger, ThreadId, run.RunId, result.StopReason);
@@ -672,6 +725,7 @@ public sealed class ThreadGrain(
         catch (Exception ex)
         {
             Log.RunEndNotStored(logger, ex, ThreadId, run.RunId);
+            _unstoredEnd = ended;
         }
         finally
         {
@@ -758,8 +812,25 @@ public sealed class ThreadGrain(
 
         var hadActiveRun = current.ActiveRunId is not null;
         var now = time.GetUtcNow();
-        var error = new RunError(RunErrorCodes.Interrupted, "The run was interrupted: the node running it stopped before it ended.");
-        var ended = lost.Select(r => r with { Status = RunStatuses.Failed, Error = error, EndedAt = now }).ToList();
+        var policy = runOptions.Value;
+        var recorded = lost.Count == 0 ? [] : await history.ReadMessagesAsync(ThreadId, Math.Max(0, current.MessageCount + kept - 64), int.MaxValue, cancellationToken);
+        // A lost run whose last recorded message shows how it ended (its final answer, or output marked cancelled)
+        // had ended: only its end was not stored. It ends as it did.
+        var finished = lost.ToDictionary(r => r.Id, r => EndShownBy(recorded.LastOrDefault(m => m.RunId == r.Id)));
+        // Any other lost run goes on from its last recorded step, unless the policy says fail or it was resumed enough.
+        var resumed = lost.FirstOrDefault(r => finished[r.Id] is null && policy.OnLostRun == LostRunPolicies.Resume && r.UserMessageId.Length > 0 && r.Resumes < policy.MaxResumes);
+        var ended = lost.Where(r => r != resumed).Select(r => finished[r.Id] is { } end
+            ? r with { Status = end.Status, StopReason = end.StopReason, EndedAt = now }
+            : r with
+            {
+                Status = RunStatuses.Failed,
+                EndedAt = now,
+                Error = new RunError(
+                    RunErrorCodes.Interrupted,
+                    r.Resumes > 0
+                        ? "The run was interrupted again after it was resumed: the node running it stopped before it ended."
+                        : "The run was interrupted: the node running it stopped before it ended."),
+            }).ToList();
         var reservation = Stream.ReservationFor(ended.Count);
         // A steer whose message joined the run before the state write that takes it off the queue: it is not run again.
         var joined = uncounted.Take(kept).Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
@@ -767,7 +838,7 @@ public sealed class ThreadGrain(
             s => s with
             {
                 MessageCount = s.MessageCount + kept,
-                ActiveRunId = null,
+                ActiveRunId = resumed?.Id,
                 UpdatedAt = now,
                 ReservedSequence = Math.Max(s.ReservedSequence, reservation),
                 Queue = [.. s.Queue.Where(q => !joined.Contains(q.UserMessageId))],
@@ -782,17 +853,90 @@ public sealed class ThreadGrain(
             Log.UncommittedRowsRemoved(logger, ThreadId, uncounted.Count - kept, removeRuns.Count);
         }
 
+        if (resumed is not null)
+        {
+            // Not inside the activation: once it is up, on the activation's scheduler.
+            _resuming = true;
+            this.RegisterGrainTimer(_ => ResumeLostRunAsync(resumed), new GrainTimerCreationOptions(TimeSpan.Zero, Timeout.InfiniteTimeSpan) { Interleave = true });
+        }
+
         foreach (var run in ended)
         {
-            await Stream.AppendDurableAsync(new RunFailed { ThreadId = ThreadId, RunId = run.Id, Error = error });
-            Log.RunFailed(logger, ThreadId, run.Id, error.Code, error.Message);
-            await ReportAsync(Activity(RunActivityKinds.Failed, run, "unknown"));
+            ThreadEvent terminal = run.Status switch
+            {
+                RunStatuses.Completed => new RunCompleted { ThreadId = ThreadId, RunId = run.Id, StopReason = run.StopReason ?? "stop" },
+                RunStatuses.Cancelled => new RunCancelled { ThreadId = ThreadId, RunId = run.Id, Reason = "cancelled" },
+                _ => new RunFailed { ThreadId = ThreadId, RunId = run.Id, Error = run.Error! },
+            };
+            await Stream.AppendDurableAsync(terminal);
+            if (run.Error is { } error)
+            {
+                Log.RunFailed(logger, ThreadId, run.Id, error.Code, error.Message);
+            }
+
+            await ReportAsync(Activity(run.Status, run, run.Model ?? "unknown"));
             webhooks.Enqueue(ThreadId, run, null);
         }
 
-        if ((lost.Count > 0 || hadActiveRun) && state.State.Queue.Length == 0)
+        if ((lost.Count > 0 || hadActiveRun) && resumed is null && state.State.Queue.Length == 0)
         {
             await UnregisterActiveRunReminderAsync();
+        }
+    }
+
+    /// <summary>How a run ended, as its last recorded message shows it; null when it shows a run still under way.</summary>
+    private static (string Status, string? StopReason)? EndShownBy(ThreadMessage? last) => last switch
+    {
+        { Status: MessageStatuses.Cancelled } => (RunStatuses.Cancelled, null),
+        { Role: MessageRoles.Assistant, Status: MessageStatuses.Completed, ToolCalls: null or { Count: 0 } } => (RunStatuses.Completed, last.FinishReason ?? "stop"),
+        _ => null,
+    };
+
+    /// <summary>
+    /// Goes on with a run whose activation was lost: a new model call over what the run recorded (its messages and
+    /// tool results; a call whose result was not recorded is answered to the model as cut off, and never re-run by
+    /// us). The attempt is recorded first, so a run lost again fails instead of looping.
+    /// </summary>
+    private async Task ResumeLostRunAsync(RunRecord lost)
+    {
+        await _startGate.WaitAsync();
+        try
+        {
+            if (_activeRun is not null || state.State.ActiveRunId != lost.Id)
+            {
+                return;
+            }
+
+            var agent = await GrainFactory.GetGrain<IAgentCatalogGrain>(IAgentCatalogGrain.Key).GetAsync(lost.Agent)
+                ?? new AgentDefinition(lost.Agent);
+            agent = agent with { Model = lost.Model ?? agent.Model };
+            var model = models.Resolve(agent.Model);
+            var run = lost with { Resumes = lost.Resumes + 1, Model = model.Name };
+            await CommitAsync(s => s with { UpdatedAt = time.GetUtcNow() }, [], [run], CancellationToken.None);
+            var recorded = await history.ReadMessagesAsync(ThreadId, 0, int.MaxValue, CancellationToken.None);
+            var depth = recorded.Count(m => m.RunId == run.Id && m.Role == MessageRoles.Assistant) + 1;
+            var current = new ActiveRun(run, model.Name);
+            _activeRun = current;
+            await Stream.AppendAsync(new AgentStatusChanged
+            {
+                ThreadId = ThreadId,
+                RunId = run.Id,
+                Status = AgentStatuses.Resuming,
+                Details = new Dictionary<string, object?> { ["attempt"] = run.Resumes, ["depth"] = depth, ["model"] = model.Name },
+            });
+            Log.RunResumed(logger, ThreadId, run.Id, run.Resumes, depth);
+            current.Completion = ExecuteRunAsync(current, agent, model, depth);
+            activeRuns.Add(current, reason => current.Interrupt(new RunError(RunErrorCodes.Interrupted, reason)), () => current.Completion);
+        }
+        catch (Exception ex)
+        {
+            // The run stays active in the state: its reminder wakes the thread again, and the next activation retries.
+            Log.RunNotResumed(logger, ex, ThreadId, lost.Id);
+        }
+        finally
+        {
+            _resuming = false;
+            _startGate.Release();
         }
     }
 
@@ -928,6 +1072,19 @@ public sealed class ThreadGrain(
 
         public async Task<IReadOnlyList<ThreadMessage>> JoinSteeredAsync(CancellationToken cancellationToken)
         {
+            await _appendGate.WaitAsync(cancellationToken);
+            try
+            {
+                return await JoinSteeredCoreAsync(cancellationToken);
+            }
+            finally
+            {
+                _appendGate.Release();
+            }
+        }
+
+        private async Task<IReadOnlyList<ThreadMessage>> JoinSteeredCoreAsync(CancellationToken cancellationToken)
+        {
             var steering = grain.Queue.Where(q => q.Steers == run.RunId).ToList();
             if (steering.Count == 0)
             {
@@ -953,10 +1110,26 @@ public sealed class ThreadGrain(
             return messages;
         }
 
+        // Numbering and storing are one step: tool calls running in parallel store their results as each ends.
+        private readonly SemaphoreSlim _appendGate = new(1, 1);
+
         /// <summary>The last assistant message the run stored (for its webhook).</summary>
         public ThreadMessage? LastAssistantMessage { get; private set; }
 
         public async Task AppendMessagesAsync(IReadOnlyList<ThreadMessage> messages, CancellationToken cancellationToken)
+        {
+            await _appendGate.WaitAsync(cancellationToken);
+            try
+            {
+                await AppendNumberedAsync(messages, cancellationToken);
+            }
+            finally
+            {
+                _appendGate.Release();
+            }
+        }
+
+        private async Task AppendNumberedAsync(IReadOnlyList<ThreadMessage> messages, CancellationToken cancellationToken)
         {
             var first = grain.MessageCount + 1;
             var numbered = messages.Select((m, i) => m with { Ordinal = first + i }).ToList();

@@ -68,7 +68,15 @@ public sealed class WatchesEndOnDeactivation(ILocalSiloDetails silo) : IHostedSe
         if (value.Value is GrainLifecycleEvents.Deactivating { GrainContext: { GrainInstance: ThreadGrain thread } context }
             && silo.SiloAddress.Equals(context.Address.SiloAddress))
         {
-            context.Scheduler.QueueAction(thread.EndWatches);
+            try
+            {
+                context.Scheduler.QueueAction(thread.EndWatches);
+            }
+            catch (Exception)
+            {
+                // Never into Orleans' deactivation: an activation that cannot take work any more has no watchers left
+                // to end, and at worst they end when its deactivation runs (OnDeactivateAsync).
+            }
         }
     }
 

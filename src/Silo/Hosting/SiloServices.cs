@@ -32,6 +32,10 @@ public static class SiloServices
     {
         services.TryAddSingleton(TimeProvider.System);
         services.AddOptions<ThreadStreamOptions>().BindConfiguration(ThreadStreamOptions.SectionName);
+        services.AddOptions<ThreadRunOptions>().BindConfiguration(ThreadRunOptions.SectionName)
+            .Validate(o => o.OnLostRun is LostRunPolicies.Resume or LostRunPolicies.Fail, $"Runs:OnLostRun must be '{LostRunPolicies.Resume}' or '{LostRunPolicies.Fail}'.")
+            .Validate(o => o.MaxResumes >= 0, "Runs:MaxResumes must be 0 or more.")
+            .ValidateOnStart();
         services.AddOptions<RuntimeOptions>().BindConfiguration(RuntimeOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IConfigureOptions<AgentsOptions>, AgentsOptionsSetup>();
         services.AddSingleton<IValidateOptions<AgentsOptions>, AgentsOptionsSetup>();

@@ -48,10 +48,14 @@ public sealed class ClusterTopologyTests : PostgresTestBase
     }
 
     [Fact]
-    public async Task Killing_the_silo_that_runs_a_thread_fails_the_run_for_watchers_on_every_gateway_and_the_thread_goes_on()
+    public async Task Killing_the_silo_that_runs_a_thread_resumes_the_run_for_watchers_on_every_gateway_and_the_thread_goes_on()
     {
         await using var model = await FakeOpenAiServer.StartAsync(Guard);
-        model.Enqueue(ScriptedResponse.Text("Half ", "an answer").HangAfter(3), ScriptedResponse.Text("Fresh answer."));
+        model.Enqueue(
+            ScriptedResponse.ToolCalls(new ScriptedToolCall("call_mul", "calculate", """{"expression":"17*23"}""")),
+            ScriptedResponse.Text("Half ", "an answer").HangAfter(3),
+            ScriptedResponse.Text("391, resumed."),
+            ScriptedResponse.Text("Fresh answer."));
         var settings = ModelSettings(model);
         await using var cluster = await ClusterProcesses.StartAsync(Fixture, silos: 2, gateways: 2, settings, Guard);
         var a = cluster.Gateways[0].Client;
@@ -59,9 +63,9 @@ public sealed class ClusterTopologyTests : PostgresTestBase
         var threadId = await a.CreateThreadAsync(cancellationToken: Guard);
         using var watcherA = await a.OpenEventStreamAsync($"threads/{threadId}/events", lastEventId: "0", cancellationToken: Guard);
         using var watcherB = await b.OpenEventStreamAsync($"threads/{threadId}/events", lastEventId: "0", cancellationToken: Guard);
-        var seenAtA = watcherA.ReadEventsAsync(Guard).ReadUntilAsync(e => e.Type == "run.failed", Guard);
-        var seenAtB = watcherB.ReadEventsAsync(Guard).ReadUntilAsync(e => e.Type == "run.failed", Guard);
-        using var sender = await a.PostStreamAsync($"threads/{threadId}/messages", new { content = "go", stream = true }, Guard);
+        var seenAtA = watcherA.ReadEventsAsync(Guard).ReadUntilAsync(SseEvents.IsRunEnd, Guard);
+        var seenAtB = watcherB.ReadEventsAsync(Guard).ReadUntilAsync(SseEvents.IsRunEnd, Guard);
+        using var sender = await a.PostStreamAsync($"threads/{threadId}/messages", new { content = "17 * 23?", stream = true }, Guard);
         await sender.ReadEventsAsync(Guard).ReadUntilAsync(e => e.Type == "text.delta" && e.Str("text") == "an answer", Guard);
 
         // The silo whose log says it started the run hosts the thread's activation.
@@ -70,19 +74,26 @@ public sealed class ClusterTopologyTests : PostgresTestBase
         await victim.KillAsync();
         var atA = await seenAtA;
         var atB = await seenAtB;
-        TestContext.Current.TestOutputHelper?.WriteLine($"watchers saw run.failed {TimeProvider.System.GetElapsedTime(killedAt).TotalMilliseconds:0} ms after SIGKILL");
+        TestContext.Current.TestOutputHelper?.WriteLine($"watchers saw the resumed run end {TimeProvider.System.GetElapsedTime(killedAt).TotalMilliseconds:0} ms after SIGKILL");
 
-        Assert.Equal("interrupted", atA[^1].Data.GetProperty("error").GetProperty("code").GetString());
+        // Both watchers: the same events, the run resumed on the live silo, the tool run once, the run completed.
         Assert.Equal(atA.Select(e => e.Id), atB.Select(e => e.Id));
+        Assert.Contains(atA, e => e.Type == "agent.status" && e.Str("status") == "resuming");
+        Assert.Single(atA, e => e.Type == "tool_call.completed");
+        Assert.Equal("run.completed", atA[^1].Type);
         // Increasing with no duplicate; the new activation numbers after what the dead one had reserved.
         Assert.Equal(atA.Select(e => e.Sequence).Order(), atA.Select(e => e.Sequence));
         Assert.Equal(atA.Count, atA.Select(e => e.Sequence).Distinct().Count());
+        Assert.Equal(3, model.Requests.Count); // the resumed run's model call had the recorded tool result
+        Assert.Contains(model.Requests[2].Messages, m => m?["role"]?.ToString() == "tool" && m["tool_call_id"]?.ToString() == "call_mul");
         using var next = await b.PostAsJsonAsync($"threads/{threadId}/messages", new { content = "again" }, Guard);
         var result = await next.Content.ReadFromJsonAsync<JsonElement>(Guard);
         Assert.Equal("completed", result.GetProperty("status").GetString());
         Assert.Equal("Fresh answer.", result.GetProperty("message").GetProperty("content").GetString());
         var messages = (await a.GetFromJsonAsync<JsonElement>($"threads/{threadId}/messages", Guard)).GetProperty("data");
-        Assert.Equal(["go", "again", "Fresh answer."], messages.EnumerateArray().Select(m => m.GetProperty("content").GetString()));
+        Assert.Equal(
+            [("user", "17 * 23?"), ("assistant", ""), ("tool", "391"), ("assistant", "391, resumed."), ("user", "again"), ("assistant", "Fresh answer.")],
+            messages.EnumerateArray().Select(m => (m.GetProperty("role").GetString(), m.GetProperty("content").GetString())));
     }
 
     [Fact]

@@ -32,6 +32,9 @@ internal sealed record GrainClusterOptions
     /// </summary>
     public bool RelayDatabase { get; init; }
 
+    /// <summary>Tools every silo has besides the built-ins (one instance shared by all silos of the process).</summary>
+    public IReadOnlyList<Conversations.Grains.Tools.ITool> Tools { get; init; } = [];
+
     /// <summary>Orleans' response timeout on silos and client (null: Orleans' default, 30 s).</summary>
     public TimeSpan? ResponseTimeout { get; init; }
 
@@ -122,6 +125,11 @@ internal sealed class GrainCluster : IAsyncDisposable
             host.Logging.AddFilter("Orleans", LogLevel.Warning);
             host.Logging.AddFilter("Microsoft", LogLevel.Warning);
             host.Logging.AddProvider(grains.Logs.For(silo.SiloName));
+            foreach (var tool in options.Tools)
+            {
+                host.Services.AddSingleton(tool);
+            }
+
             host.AddClusterSilo();
         });
         // Reminders as often as Orleans allows: a thread whose silo died is woken on a live one within a test's time.

@@ -29,7 +29,7 @@ public abstract class GrainTestBase : PostgresTestBase
 
     /// <summary>
     /// Watches from just before the run's first event until its end (run.completed, run.failed or run.cancelled) and
-    /// returns the events seen, calling again with the last sequence when an enumeration ends before the end.
+    /// returns the events seen, calling again with the last sequence when an enumeration ends (or fails) before the end.
     /// </summary>
     internal static async Task<List<ThreadEvent>> WaitForRunEndAsync(IThreadGrain grain, SendMessageResult.Accepted run)
     {
@@ -38,14 +38,22 @@ public abstract class GrainTestBase : PostgresTestBase
         var last = run.StartSequence - 1;
         while (true)
         {
-            await foreach (var next in grain.WatchAsync(last, guard))
+            try
             {
-                seen.Add(next);
-                last = next.Sequence;
-                if (next.IsTerminal && next.RunId == run.RunId)
+                await foreach (var next in grain.WatchAsync(last, guard))
                 {
-                    return seen;
+                    seen.Add(next);
+                    last = next.Sequence;
+                    if (next.IsTerminal && next.RunId == run.RunId)
+                    {
+                        return seen;
+                    }
                 }
+            }
+            catch (Exception) when (!guard.IsCancellationRequested)
+            {
+                // The activation's silo went away (a crash test): call again, as a gateway does, once it is declared dead.
+                await Task.Delay(200, guard);
             }
         }
     }

@@ -1,6 +1,7 @@
 using Conversations.Grains.Abstractions;
 using Conversations.Grains.Abstractions.Events;
 using Conversations.Grains.Abstractions.Threads;
+using Conversations.Tests.Fakes;
 
 namespace Conversations.Tests.Grains;
 
@@ -56,9 +57,9 @@ public sealed class ThreadReconcileTests : GrainTestBase
     }
 
     [Fact]
-    public async Task A_run_whose_silo_died_keeps_the_output_it_stored_and_fails_as_interrupted()
+    public async Task A_run_whose_silo_died_keeps_the_output_it_stored_and_under_the_fail_policy_fails_as_interrupted()
     {
-        await using var grains = await StartClusterAsync(new GrainClusterOptions { Silos = 2 });
+        await using var grains = await StartClusterAsync(new GrainClusterOptions { Silos = 2, Settings = new Dictionary<string, string?> { ["Runs:OnLostRun"] = "fail" } });
         var (thread, created) = await CreateThreadAsync(grains, new CreateThread { Messages = [new NewMessage(MessageRoles.User, "Hello")] });
         var threadId = created.Id;
         await grains.Cluster.DeactivateAsync(thread);
@@ -106,6 +107,52 @@ public sealed class ThreadReconcileTests : GrainTestBase
         Assert.IsType<RunCompleted>((await WaitForRunEndAsync(thread, next))[^1]);
         Assert.Single((await grains.StoredEventsAsync(threadId)).OfType<RunFailed>());
         Assert.Equal(await grains.History.GetLastOrdinalAsync(threadId, Ct), (await thread.GetAsync(Ct))?.MessageCount);
+    }
+
+    [Fact]
+    public async Task A_run_whose_silo_died_is_resumed_from_what_it_stored_by_the_next_activation()
+    {
+        await using var model = await FakeOpenAiServer.StartAsync(Ct);
+        model.Enqueue(ScriptedResponse.Text("The answer, resumed."));
+        await using var grains = await StartClusterAsync(new GrainClusterOptions { Silos = 2, Model = model });
+        var (thread, created) = await CreateThreadAsync(grains, new CreateThread { Messages = [new NewMessage(MessageRoles.User, "Hello")] });
+        var threadId = created.Id;
+        await grains.Cluster.DeactivateAsync(thread);
+        var lastSequence = await grains.Log.GetLastSequenceAsync(threadId, Ct);
+
+        // A run asked for a tool, whose result was recorded; then its silo died in the next model call.
+        var now = DateTimeOffset.UtcNow;
+        var runId = Ids.NewRunId();
+        var question = new ThreadMessage(Ids.NewMessageId(), 2, MessageRoles.User, "What is 17 * 23?", now) { RunId = runId };
+        var asked = new ThreadMessage(Ids.NewMessageId(), 3, MessageRoles.Assistant, "", now)
+        {
+            RunId = runId,
+            ToolCalls = [new ToolCallInfo("call_1", "calculate", """{"expression":"17*23"}""")],
+            FinishReason = "tool_calls",
+        };
+        var result = new ThreadMessage(Ids.NewMessageId(), 4, MessageRoles.Tool, "391", now) { RunId = runId, ToolCallId = "call_1", Name = "calculate" };
+        var running = new RunRecord(runId, threadId, "default", question.Id, now) { StartSequence = lastSequence + 1, Model = "fake-model" };
+        var state = await grains.ReadStateAsync(threadId);
+        state.State = state.State! with { MessageCount = 3, ActiveRunId = runId, LastRunId = runId, ReservedSequence = lastSequence + 1024 };
+        await grains.History.AppendAsync(threadId, [question, asked], [running], Ct);
+        await grains.WriteStateAsync(threadId, state);
+        await grains.History.AppendAsync(threadId, [result], [], Ct); // recorded, the state write not
+
+        // The next activation goes on with a model call over what was recorded; the tool is not called again.
+        var events = await WaitForRunEndAsync(thread, new SendMessageResult.Accepted(runId, question.Id, lastSequence + 1));
+
+        var resuming = Assert.IsType<AgentStatusChanged>(events[0]);
+        Assert.Equal(AgentStatuses.Resuming, resuming.Status);
+        Assert.IsType<RunCompleted>(events[^1]);
+        Assert.DoesNotContain(events, e => e is ToolCallStarted or ToolCallCompleted or RunFailed);
+        var request = Assert.Single(model.Requests);
+        Assert.Equal(("tool", "391"), (request.Messages[^1]?["role"]?.ToString(), request.Messages[^1]?["content"]?.ToString()));
+        var run = await thread.GetRunAsync(runId, Ct);
+        Assert.Equal((RunStatuses.Completed, 1), (run?.Status, run?.Resumes));
+        Assert.Equal(
+            ["Hello", "What is 17 * 23?", "", "391", "The answer, resumed."],
+            (await grains.History.ReadMessagesAsync(threadId, 0, 100, Ct)).Select(m => m.Content));
+        Assert.Equal((5, null), ((await thread.GetAsync(Ct))?.MessageCount, (await thread.GetAsync(Ct))?.ActiveRunId));
     }
 
     [Fact]
