@@ -1,5 +1,4 @@
 using Conversations.Grains.Abstractions;
-using System.Globalization;
 using System.Text.RegularExpressions;
 using Conversations.Gateway.Streaming;
 using Conversations.Grains.Abstractions.Events;
@@ -25,7 +24,7 @@ public static partial class ThreadsApi
         threads.MapPost("/{threadId}/messages", SendMessageAsync).WithName("SendMessage")
             .WithSummary("Send a user message and run the agent: an SSE stream of the run's events with \"stream\": true, the final result as JSON otherwise.");
         threads.MapGet("/{threadId}/events", StreamEventsAsync).WithName("StreamThreadEvents")
-            .WithSummary("Join the thread's event stream live; Last-Event-ID (or ?after=N) resumes after that sequence.");
+            .WithSummary("Join the thread's event stream live; Last-Event-ID (or, without it, ?after=N) resumes after that sequence.");
         threads.MapGet("/{threadId}/runs/{runId}", GetRunAsync).WithName("GetRun").WithSummary("Get a run.");
         threads.MapPost("/{threadId}/runs/{runId}/cancel", CancelRunAsync).WithName("CancelRun").WithSummary("Cancel a run (idempotent).");
         return app;
@@ -154,23 +153,43 @@ public static partial class ThreadsApi
     private static async Task<IResult> StreamEventsAsync(
         string threadId, HttpRequest httpRequest, [AsParameters] ThreadServicesParameters services, CancellationToken cancellationToken, string? after = null)
     {
-        var cursor = after ?? httpRequest.Headers["Last-Event-ID"].ToString();
+        // Last-Event-ID wins over ?after=: an EventSource keeps its URL and sends the header when it reconnects.
+        var cursor = EventCursor.From(httpRequest, after);
         long afterSequence = 0;
-        if (!string.IsNullOrEmpty(cursor) && (!long.TryParse(cursor, NumberStyles.None, CultureInfo.InvariantCulture, out afterSequence)))
+        if (cursor is { } given && !EventCursor.TryParse(given.Raw, out afterSequence))
         {
-            var field = after is not null ? "after" : "Last-Event-ID";
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [$"{field} must be a non-negative event sequence number."] });
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { [given.Field] = [$"{given.Field} must be a non-negative event sequence number."] });
         }
 
-        var thread = await services.Grains.GetGrain<IThreadGrain>(threadId).GetAsync(cancellationToken);
+        var grain = services.Grains.GetGrain<IThreadGrain>(threadId);
+        var thread = await grain.GetAsync(cancellationToken);
         if (thread is null)
         {
             return ThreadNotFound(threadId);
         }
 
+        if (cursor is { } resumed && await EventCursor.BeyondEndAsync(grain, afterSequence, cancellationToken) is { } lastSequence)
+        {
+            return CursorBeyondEnd(resumed.Field, afterSequence, lastSequence);
+        }
+
         var items = StopOnShutdown(services.Events.SubscribeAsync(threadId, afterSequence, cancellationToken), services.Lifetime).ToSseItemsAsync(cancellationToken);
         return new ServerSentEventsStream(items, services.Streaming.Value.HeartbeatInterval);
     }
+
+    /// <summary>
+    /// 400: the cursor is past the thread's last event. Accepting it would skip every new event until the numbering
+    /// passed it; the client is told where the stream really ends instead.
+    /// </summary>
+    private static ValidationProblem CursorBeyondEnd(string field, long cursor, long lastSequence) =>
+        TypedResults.ValidationProblem(
+            new Dictionary<string, string[]>
+            {
+                [field] = [$"{field} {cursor} is after the thread's last event, {lastSequence}: resume after at most {lastSequence} (0 replays the whole stream)."],
+            },
+            detail: $"{field} {cursor} is after the thread's last event, {lastSequence}.",
+            title: "The resume cursor is beyond the end of the thread's event stream.",
+            extensions: new Dictionary<string, object?> { ["lastSequence"] = lastSequence });
 
     private static async Task<Results<Ok<RunRecord>, ProblemHttpResult>> GetRunAsync(
         string threadId, string runId, IGrainFactory grains, CancellationToken cancellationToken)
