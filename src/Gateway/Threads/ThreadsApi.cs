@@ -1,4 +1,5 @@
 using Conversations.Grains.Abstractions;
+using System.Globalization;
 using System.Text.RegularExpressions;
 using Conversations.Gateway.Streaming;
 using Conversations.Grains.Abstractions.Events;
@@ -14,6 +15,8 @@ public static partial class ThreadsApi
     public const int MaxMessageLength = 100_000;
     public const int MaxInitialMessages = 100;
     public const int MaxMetadataPairs = 16;
+    public const int DefaultPageSize = 20;
+    public const int MaxPageSize = 100;
 
     public static IEndpointRouteBuilder MapThreadsApi(this IEndpointRouteBuilder app)
     {
@@ -89,17 +92,57 @@ public static partial class ThreadsApi
     }
 
     private static async Task<Results<Ok<MessageListResponse>, ProblemHttpResult, ValidationProblem>> ListMessagesAsync(
-        string threadId, IGrainFactory grains, CancellationToken cancellationToken, int? limit = null, string? after = null)
+        string threadId, IGrainFactory grains, CancellationToken cancellationToken, string? limit = null, string? after = null)
     {
-        if (limit is < 1 or > 100)
+        // Read as text: a limit that is not a number is named here, not by the binder (which names CLR types).
+        var pageSize = DefaultPageSize;
+        if (limit is not null && (!int.TryParse(limit, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out pageSize) || pageSize is < 1 or > MaxPageSize))
         {
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["limit must be between 1 and 100."] });
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = [$"limit must be an integer between 1 and {MaxPageSize}."] });
         }
 
-        var page = await grains.GetGrain<IThreadGrain>(threadId).GetMessagesAsync(new MessagePageRequest(after, limit ?? 20), cancellationToken);
-        return page is null
-            ? ThreadNotFound(threadId)
-            : TypedResults.Ok(new MessageListResponse(page.Data, page.FirstId, page.LastId, page.HasMore));
+        var grain = grains.GetGrain<IThreadGrain>(threadId);
+        var page = await grain.GetMessagesAsync(new MessagePageRequest(after, pageSize), cancellationToken);
+        if (page is null)
+        {
+            return ThreadNotFound(threadId);
+        }
+
+        // The grain answers an unknown cursor with an empty last page, as it answers the id of the last message:
+        // told apart here, so a client with a wrong cursor hears so instead of believing it has read everything.
+        if (after is not null && page.Data.Count == 0 && !await HasMessageAsync(grain, after, cancellationToken))
+        {
+            return TypedResults.ValidationProblem(
+                new Dictionary<string, string[]> { ["after"] = [$"after must be the id of a message of this thread (a page's lastId); thread '{threadId}' has no message '{after}'."] },
+                title: "Unknown paging cursor.");
+        }
+
+        return TypedResults.Ok(new MessageListResponse(page.Data, page.FirstId, page.LastId, page.HasMore));
+    }
+
+    /// <summary>
+    /// Whether the thread has a message with this id: read through the pages, since the grain has no lookup of its own.
+    /// Only asked when a cursor gave an empty page (it is the last message, or unknown).
+    /// </summary>
+    private static async Task<bool> HasMessageAsync(IThreadGrain grain, string messageId, CancellationToken cancellationToken)
+    {
+        string? cursor = null;
+        while (await grain.GetMessagesAsync(new MessagePageRequest(cursor, 1000), cancellationToken) is { Data.Count: > 0 } page)
+        {
+            if (page.Data.Any(m => m.Id == messageId))
+            {
+                return true;
+            }
+
+            if (!page.HasMore)
+            {
+                return false;
+            }
+
+            cursor = page.LastId;
+        }
+
+        return false;
     }
 
     private static async Task<IResult> SendMessageAsync(

@@ -146,6 +146,26 @@ public sealed class ResumeCursorTests
         }
     }
 
+    [Fact]
+    public async Task An_unknown_paging_cursor_is_400_naming_after_while_the_last_id_gives_an_empty_last_page()
+    {
+        await using var app = new GatewayApp();
+        var client = app.Client;
+        var threadId = await client.CreateThreadAsync(new { messages = new[] { new { role = "user", content = "m1" }, new { role = "assistant", content = "m2" } } }, Guard);
+        var page = await client.GetFromJsonAsync<JsonElement>($"/threads/{threadId}/messages", Guard);
+
+        using var unknown = await client.GetAsync($"/threads/{threadId}/messages?after=garbage", Guard);
+        var atEnd = await client.GetFromJsonAsync<JsonElement>($"/threads/{threadId}/messages?after={page.GetProperty("lastId").GetString()}", Guard);
+
+        Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
+        Assert.Equal("application/problem+json", unknown.Content.Headers.ContentType?.MediaType);
+        var problem = await unknown.Content.ReadFromJsonAsync<JsonElement>(Guard);
+        var message = Assert.Single(problem.GetProperty("errors").GetProperty("after").EnumerateArray()).GetString();
+        Assert.Contains("garbage", message, StringComparison.Ordinal);
+        Assert.Empty(atEnd.GetProperty("data").EnumerateArray());
+        Assert.False(atEnd.GetProperty("hasMore").GetBoolean());
+    }
+
     private static async Task AssertBeyondEndAsync(HttpResponseMessage response, string field, string cursor, long lastSequence)
     {
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
