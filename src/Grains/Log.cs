@@ -19,6 +19,7 @@ internal static partial class Log
     public const int DurableEventDeliveredId = 1011;
     public const int ReminderNotRegisteredId = 1012;
     public const int ActivityNotReportedId = 1013;
+    public const int ModelCallFailedId = 1100;
 
     [LoggerMessage(RunStartedId, LogLevel.Information, "Run {RunId} started on thread {ThreadId} with agent {Agent} and model {Model}")]
     public static partial void RunStarted(ILogger logger, string threadId, string runId, string agent, string model);
@@ -61,4 +62,9 @@ internal static partial class Log
 
     [LoggerMessage(ActivityNotReportedId, LogLevel.Warning, "Run {RunId} on thread {ThreadId} could not be reported to the monitor ({Kind})")]
     public static partial void ActivityNotReported(ILogger logger, Exception exception, string threadId, string runId, string kind);
+
+    [LoggerMessage(ModelCallFailedId, LogLevel.Warning,
+        "Model {Model} at {Host} failed for run {RunId} on thread {ThreadId}: {ErrorCode}, HTTP status {HttpStatus}, error {Error}; cause: {Cause}")]
+    public static partial void ModelCallFailed(
+        ILogger logger, string? threadId, string? runId, string model, string host, string errorCode, string httpStatus, string error, string cause);
 }
