@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Conversations.Gateway.Errors;
 using Conversations.Gateway.Threads;
 using Conversations.Grains.Abstractions.Agents;
 using Conversations.Grains.Abstractions.Threads;
@@ -142,8 +143,11 @@ public static partial class CompatRuns
     public static IResult Error(int status, string message, string type, string? param, string? code) =>
         TypedResults.Json(new OpenAiErrorResponse(new OpenAiError(message, type, param, code)), OpenAiJson.Options, statusCode: status);
 
-    /// <summary>A failed run as a non-streaming answer: 500 with the run's error.</summary>
-    public static IResult RunFailed(OpenAiErrorResponse error) => TypedResults.Json(error, OpenAiJson.Options, statusCode: StatusCodes.Status500InternalServerError);
+    /// <summary>
+    /// A failed run as a non-streaming answer, in OpenAI's error shape with the status its code calls for
+    /// (<see cref="RunFailureStatus"/>: 503 model unavailable or run interrupted, 502 model error, 409 cancelled, 500 else).
+    /// </summary>
+    public static IResult RunFailed(OpenAiErrorResponse error) => TypedResults.Json(error, OpenAiJson.Options, statusCode: RunFailureStatus.For(error.Error.Code));
 
     private static string? Limit(string text, string field, out IResult? error)
     {
