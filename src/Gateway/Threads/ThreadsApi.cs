@@ -6,6 +6,7 @@ using Conversations.Grains.Abstractions.Events;
 using Conversations.Grains.Abstractions.Threads;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using Microsoft.OpenApi;
 
 namespace Conversations.Gateway.Threads;
 
@@ -23,7 +24,18 @@ public static partial class ThreadsApi
         var threads = app.MapGroup("/threads").WithTags("Threads");
         threads.MapPost("/", CreateThreadAsync).WithName("CreateThread").WithSummary("Create a thread, optionally with metadata and initial messages.");
         threads.MapGet("/{threadId}", GetThreadAsync).WithName("GetThread").WithSummary("Get a thread.");
-        threads.MapGet("/{threadId}/messages", ListMessagesAsync).WithName("ListMessages").WithSummary("List a thread's messages in chronological order, paged.");
+        threads.MapGet("/{threadId}/messages", ListMessagesAsync).WithName("ListMessages").WithSummary("List a thread's messages in chronological order, paged.")
+            // limit is bound as text so a bad value is named in words (see ListMessagesAsync); the document says what it is.
+            .AddOpenApiOperationTransformer((operation, _, _) =>
+            {
+                if (operation.Parameters?.OfType<OpenApiParameter>().FirstOrDefault(p => p.Name == "limit") is { } parameter)
+                {
+                    parameter.Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int32", Minimum = "1", Maximum = MaxPageSize.ToString(CultureInfo.InvariantCulture) };
+                    parameter.Description = $"At most this many messages, 1-{MaxPageSize} ({DefaultPageSize} by default).";
+                }
+
+                return Task.CompletedTask;
+            });
         threads.MapPost("/{threadId}/messages", SendMessageAsync).WithName("SendMessage")
             .WithSummary("Send a user message and run the agent: an SSE stream of the run's events with \"stream\": true, the final result as JSON otherwise.");
         threads.MapGet("/{threadId}/events", StreamEventsAsync).WithName("StreamThreadEvents")

@@ -74,6 +74,19 @@ public sealed class ErrorMessageTests
     }
 
     [Fact]
+    public async Task The_openapi_document_still_says_limit_is_an_integer_from_1_to_100()
+    {
+        await using var app = new GatewayApp();
+
+        var document = await app.Client.GetFromJsonAsync<JsonElement>("/openapi/v1.json", Guard);
+
+        var limit = document.GetProperty("paths").GetProperty("/threads/{threadId}/messages").GetProperty("get").GetProperty("parameters")
+            .EnumerateArray().Single(p => p.GetProperty("name").GetString() == "limit");
+        Assert.Equal("integer", limit.GetProperty("schema").GetProperty("type").GetString());
+        Assert.Equal(100, limit.GetProperty("schema").GetProperty("maximum").GetInt32());
+    }
+
+    [Fact]
     public async Task A_body_that_is_not_json_is_415_naming_the_content_type()
     {
         await using var app = new GatewayApp();
