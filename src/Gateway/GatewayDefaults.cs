@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Conversations.Gateway.Errors;
+using Conversations.Gateway.Limits;
 using Conversations.Gateway.Streaming;
 using Conversations.Grains.Abstractions.Serialization;
 using Microsoft.AspNetCore.Http.Json;
@@ -11,7 +12,8 @@ public static class GatewayDefaults
 {
     public static IHostApplicationBuilder AddGatewayDefaults(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddProblemDetails();
+        builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = DescribeBareStatus);
+        builder.Services.AddRequestLimits();
         builder.Services.AddExceptionHandler<BadRequestExceptionHandler>();
         builder.Services.AddExceptionHandler<DependencyUnavailableHandler>();
         builder.Services.AddOpenApi();
@@ -33,11 +35,37 @@ public static class GatewayDefaults
 
     public static WebApplication UseGatewayDefaults(this WebApplication app)
     {
+        // First: a request over the URL or header limits is answered before anything reads it.
+        app.UseRequestLimits();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseWebSockets();
         app.MapOpenApi();
         return app;
+    }
+
+    /// <summary>
+    /// Words for the statuses the framework answers without any (status code pages): a body that is not JSON (415)
+    /// names the content type it needs, an unknown method (405) the methods the path has.
+    /// </summary>
+    private static void DescribeBareStatus(ProblemDetailsContext context)
+    {
+        var problem = context.ProblemDetails;
+        if (problem.Detail is not null)
+        {
+            return;
+        }
+
+        var request = context.HttpContext.Request;
+        problem.Detail = problem.Status switch
+        {
+            StatusCodes.Status415UnsupportedMediaType =>
+                $"The request body must be JSON: send Content-Type: application/json{(string.IsNullOrEmpty(request.ContentType) ? "" : $" (got '{request.ContentType}')")}.",
+            StatusCodes.Status405MethodNotAllowed =>
+                $"{request.Method} is not allowed on {request.Path}{(context.HttpContext.Response.Headers.Allow is { Count: > 0 } allow ? $"; it allows {allow}" : "")}.",
+            StatusCodes.Status404NotFound => $"Nothing is at {request.Path}.",
+            _ => null,
+        };
     }
 
     private static void CopyContractJson(JsonSerializerOptions target)

@@ -27,6 +27,7 @@ internal static partial class Log
     public const int RunResumedId = 1019;
     public const int RunNotResumedId = 1020;
     public const int RunEndStoredLateId = 1021;
+    public const int ModelCallFailedId = 1100;
 
     [LoggerMessage(RunStartedId, LogLevel.Information, "Run {RunId} started on thread {ThreadId} with agent {Agent} and model {Model}")]
     public static partial void RunStarted(ILogger logger, string threadId, string runId, string agent, string model);
@@ -93,4 +94,8 @@ internal static partial class Log
 
     [LoggerMessage(RunEndStoredLateId, LogLevel.Information, "The end of run {RunId} on thread {ThreadId} ({Status}) is stored now")]
     public static partial void RunEndStoredLate(ILogger logger, string threadId, string runId, string status);
+    [LoggerMessage(ModelCallFailedId, LogLevel.Warning,
+        "Model {Model} at {Host} failed for run {RunId} on thread {ThreadId}: {ErrorCode}, HTTP status {HttpStatus}, error {Error}; cause: {Cause}")]
+    public static partial void ModelCallFailed(
+        ILogger logger, string? threadId, string? runId, string model, string host, string errorCode, string httpStatus, string error, string cause);
 }

@@ -7,11 +7,18 @@ namespace Conversations.Gateway.Streaming;
 /// <summary>
 /// An SSE response: items framed by <see cref="SseFormatter"/> (so multi-line data never breaks the framing),
 /// <c>Cache-Control: no-cache</c>, <c>X-Accel-Buffering: no</c>, headers flushed at once, and a heartbeat comment
-/// whenever the stream has been idle for the heartbeat interval. (<see cref="SseFormatter"/> writes items only;
-/// the heartbeat is an SSE comment line, which clients ignore.)
+/// whenever the stream has been silent for the heartbeat interval since its last write (an event or a heartbeat), so
+/// no silence is longer than the interval. (<see cref="SseFormatter"/> writes items only; the heartbeat is an SSE comment
+/// line, which clients ignore.)
 /// </summary>
 public sealed class ServerSentEventsStream(IAsyncEnumerable<SseItem<string>> items, TimeSpan heartbeatInterval) : IResult
 {
+    /// <summary>
+    /// The service key of the clock the heartbeats follow, when one is registered under it (tests move it by hand);
+    /// otherwise the process's <see cref="TimeProvider"/>.
+    /// </summary>
+    public const string ClockKey = "sse-heartbeat";
+
     private static readonly byte[] Heartbeat = ": heartbeat\n\n"u8.ToArray();
 
     /// <summary>Extra response headers (the Langbase dialect's <c>lb-thread-id</c>, …).</summary>
@@ -35,7 +42,10 @@ public sealed class ServerSentEventsStream(IAsyncEnumerable<SseItem<string>> ite
             // Headers go out now, so a client knows the stream is open before the first event.
             await response.StartAsync(cancellationToken);
             await response.Body.FlushAsync(cancellationToken);
-            await SseFormatter.WriteAsync(WithHeartbeats(items, response.Body, cancellationToken), response.Body, cancellationToken);
+            var time = httpContext.RequestServices.GetKeyedService<TimeProvider>(ClockKey)
+                ?? httpContext.RequestServices.GetService<TimeProvider>()
+                ?? TimeProvider.System;
+            await SseFormatter.WriteAsync(WithHeartbeats(items, response.Body, time, cancellationToken), response.Body, cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -44,30 +54,35 @@ public sealed class ServerSentEventsStream(IAsyncEnumerable<SseItem<string>> ite
     }
 
     private async IAsyncEnumerable<SseItem<string>> WithHeartbeats(
-        IAsyncEnumerable<SseItem<string>> source, Stream body, [EnumeratorCancellation] CancellationToken cancellationToken)
+        IAsyncEnumerable<SseItem<string>> source, Stream body, TimeProvider time, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var enumerator = source.GetAsyncEnumerator(stop.Token);
         Task<bool>? next = null;
         try
         {
-            var heartbeat = Task.Delay(heartbeatInterval, stop.Token);
-            var wroteSinceHeartbeat = false;
+            // The silence is measured from the last write of any kind, event or heartbeat: one timer at a time, which
+            // wakes when the interval since the last write may have passed and sleeps again for the rest otherwise.
+            var lastWrite = time.GetUtcNow();
+            var heartbeat = Task.Delay(heartbeatInterval, time, stop.Token);
             next = enumerator.MoveNextAsync().AsTask();
             while (true)
             {
                 if (await Task.WhenAny(next, heartbeat) == heartbeat)
                 {
                     await heartbeat;
-                    if (!wroteSinceHeartbeat)
+                    var silent = time.GetUtcNow() - lastWrite;
+                    silent = silent < TimeSpan.Zero ? TimeSpan.Zero : silent;
+                    if (silent >= heartbeatInterval)
                     {
                         // Between items: SseFormatter is waiting for the next one, so nothing else is writing.
                         await body.WriteAsync(Heartbeat, cancellationToken);
                         await body.FlushAsync(cancellationToken);
+                        lastWrite = time.GetUtcNow();
+                        silent = TimeSpan.Zero;
                     }
 
-                    wroteSinceHeartbeat = false;
-                    heartbeat = Task.Delay(heartbeatInterval, stop.Token);
+                    heartbeat = Task.Delay(heartbeatInterval - silent, time, stop.Token);
                     continue;
                 }
 
@@ -76,8 +91,9 @@ public sealed class ServerSentEventsStream(IAsyncEnumerable<SseItem<string>> ite
                     yield break;
                 }
 
-                wroteSinceHeartbeat = true;
+                // SseFormatter writes the item before it asks for the next one: the item's write ends here.
                 yield return enumerator.Current;
+                lastWrite = time.GetUtcNow();
                 next = enumerator.MoveNextAsync().AsTask();
             }
         }

@@ -7,6 +7,7 @@ using Conversations.Grains.Abstractions.Events;
 using Conversations.Grains.Abstractions.Threads;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using Microsoft.OpenApi;
 
 namespace Conversations.Gateway.Threads;
 
@@ -16,17 +17,30 @@ public static partial class ThreadsApi
     public const int MaxMessageLength = 100_000;
     public const int MaxInitialMessages = 100;
     public const int MaxMetadataPairs = 16;
+    public const int DefaultPageSize = 20;
+    public const int MaxPageSize = 100;
 
     public static IEndpointRouteBuilder MapThreadsApi(this IEndpointRouteBuilder app)
     {
         var threads = app.MapGroup("/threads").WithTags("Threads");
         threads.MapPost("/", CreateThreadAsync).WithName("CreateThread").WithSummary("Create a thread, optionally with metadata and initial messages.");
         threads.MapGet("/{threadId}", GetThreadAsync).WithName("GetThread").WithSummary("Get a thread.");
-        threads.MapGet("/{threadId}/messages", ListMessagesAsync).WithName("ListMessages").WithSummary("List a thread's messages in chronological order, paged.");
+        threads.MapGet("/{threadId}/messages", ListMessagesAsync).WithName("ListMessages").WithSummary("List a thread's messages in chronological order, paged.")
+            // limit is bound as text so a bad value is named in words (see ListMessagesAsync); the document says what it is.
+            .AddOpenApiOperationTransformer((operation, _, _) =>
+            {
+                if (operation.Parameters?.OfType<OpenApiParameter>().FirstOrDefault(p => p.Name == "limit") is { } parameter)
+                {
+                    parameter.Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int32", Minimum = "1", Maximum = MaxPageSize.ToString(CultureInfo.InvariantCulture) };
+                    parameter.Description = $"At most this many messages, 1-{MaxPageSize} ({DefaultPageSize} by default).";
+                }
+
+                return Task.CompletedTask;
+            });
         threads.MapPost("/{threadId}/messages", SendMessageAsync).WithName("SendMessage")
             .WithSummary("Send a user message and run the agent: an SSE stream of the run's events with \"stream\": true, the final result as JSON otherwise.");
         threads.MapGet("/{threadId}/events", StreamEventsAsync).WithName("StreamThreadEvents")
-            .WithSummary("Join the thread's event stream live; Last-Event-ID (or ?after=N) resumes after that sequence.");
+            .WithSummary("Join the thread's event stream live; Last-Event-ID (or, without it, ?after=N) resumes after that sequence.");
         threads.MapGet("/{threadId}/runs", ListRunsAsync).WithName("ListRuns").WithSummary("List a thread's runs, newest first (queued runs first), paged with limit and offset.");
         threads.MapGet("/{threadId}/runs/{runId}/events", StreamRunEventsAsync).WithName("StreamRunEvents")
             .WithSummary("Join one run's stream: its events from its start (or after Last-Event-ID), then live; ends with the run.");
@@ -94,17 +108,57 @@ public static partial class ThreadsApi
     }
 
     private static async Task<Results<Ok<MessageListResponse>, ProblemHttpResult, ValidationProblem>> ListMessagesAsync(
-        string threadId, IGrainFactory grains, CancellationToken cancellationToken, int? limit = null, string? after = null)
+        string threadId, IGrainFactory grains, CancellationToken cancellationToken, string? limit = null, string? after = null)
     {
-        if (limit is < 1 or > 100)
+        // Read as text: a limit that is not a number is named here, not by the binder (which names CLR types).
+        var pageSize = DefaultPageSize;
+        if (limit is not null && (!int.TryParse(limit, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out pageSize) || pageSize is < 1 or > MaxPageSize))
         {
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["limit must be between 1 and 100."] });
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = [$"limit must be an integer between 1 and {MaxPageSize}."] });
         }
 
-        var page = await grains.GetGrain<IThreadGrain>(threadId).GetMessagesAsync(new MessagePageRequest(after, limit ?? 20), cancellationToken);
-        return page is null
-            ? ThreadNotFound(threadId)
-            : TypedResults.Ok(new MessageListResponse(page.Data, page.FirstId, page.LastId, page.HasMore));
+        var grain = grains.GetGrain<IThreadGrain>(threadId);
+        var page = await grain.GetMessagesAsync(new MessagePageRequest(after, pageSize), cancellationToken);
+        if (page is null)
+        {
+            return ThreadNotFound(threadId);
+        }
+
+        // The grain answers an unknown cursor with an empty last page, as it answers the id of the last message:
+        // told apart here, so a client with a wrong cursor hears so instead of believing it has read everything.
+        if (after is not null && page.Data.Count == 0 && !await HasMessageAsync(grain, after, cancellationToken))
+        {
+            return TypedResults.ValidationProblem(
+                new Dictionary<string, string[]> { ["after"] = [$"after must be the id of a message of this thread (a page's lastId); thread '{threadId}' has no message '{after}'."] },
+                title: "Unknown paging cursor.");
+        }
+
+        return TypedResults.Ok(new MessageListResponse(page.Data, page.FirstId, page.LastId, page.HasMore));
+    }
+
+    /// <summary>
+    /// Whether the thread has a message with this id: read through the pages, since the grain has no lookup of its own.
+    /// Only asked when a cursor gave an empty page (it is the last message, or unknown).
+    /// </summary>
+    private static async Task<bool> HasMessageAsync(IThreadGrain grain, string messageId, CancellationToken cancellationToken)
+    {
+        string? cursor = null;
+        while (await grain.GetMessagesAsync(new MessagePageRequest(cursor, 1000), cancellationToken) is { Data.Count: > 0 } page)
+        {
+            if (page.Data.Any(m => m.Id == messageId))
+            {
+                return true;
+            }
+
+            if (!page.HasMore)
+            {
+                return false;
+            }
+
+            cursor = page.LastId;
+        }
+
+        return false;
     }
 
     private static async Task<IResult> SendMessageAsync(
@@ -207,18 +261,24 @@ public static partial class ThreadsApi
     private static async Task<IResult> StreamEventsAsync(
         string threadId, HttpRequest httpRequest, [AsParameters] ThreadServicesParameters services, CancellationToken cancellationToken, string? after = null)
     {
-        var cursor = after ?? httpRequest.Headers["Last-Event-ID"].ToString();
+        // Last-Event-ID wins over ?after=: an EventSource keeps its URL and sends the header when it reconnects.
+        var cursor = EventCursor.From(httpRequest, after);
         long afterSequence = 0;
-        if (!string.IsNullOrEmpty(cursor) && (!long.TryParse(cursor, NumberStyles.None, CultureInfo.InvariantCulture, out afterSequence)))
+        if (cursor is { } given && !EventCursor.TryParse(given.Raw, out afterSequence))
         {
-            var field = after is not null ? "after" : "Last-Event-ID";
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [$"{field} must be a non-negative event sequence number."] });
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { [given.Field] = [$"{given.Field} must be a non-negative event sequence number."] });
         }
 
-        var thread = await services.Grains.GetGrain<IThreadGrain>(threadId).GetAsync(cancellationToken);
+        var grain = services.Grains.GetGrain<IThreadGrain>(threadId);
+        var thread = await grain.GetAsync(cancellationToken);
         if (thread is null)
         {
             return ThreadNotFound(threadId);
+        }
+
+        if (cursor is { } resumed && await EventCursor.BeyondEndAsync(grain, afterSequence, cancellationToken) is { } lastSequence)
+        {
+            return CursorBeyondEnd(resumed.Field, afterSequence, lastSequence);
         }
 
         var items = StopOnShutdown(services.Events.SubscribeAsync(threadId, afterSequence, cancellationToken), services.Lifetime).ToSseItemsAsync(cancellationToken);
@@ -273,6 +333,20 @@ public static partial class ThreadsApi
             .ToSseItemsAsync(cancellationToken);
         return new ServerSentEventsStream(items, services.Streaming.Value.HeartbeatInterval);
     }
+
+    /// <summary>
+    /// 400: the cursor is past the thread's last event. Accepting it would skip every new event until the numbering
+    /// passed it; the client is told where the stream really ends instead.
+    /// </summary>
+    private static ValidationProblem CursorBeyondEnd(string field, long cursor, long lastSequence) =>
+        TypedResults.ValidationProblem(
+            new Dictionary<string, string[]>
+            {
+                [field] = [$"{field} {cursor} is after the thread's last event, {lastSequence}: resume after at most {lastSequence} (0 replays the whole stream)."],
+            },
+            detail: $"{field} {cursor} is after the thread's last event, {lastSequence}.",
+            title: "The resume cursor is beyond the end of the thread's event stream.",
+            extensions: new Dictionary<string, object?> { ["lastSequence"] = lastSequence });
 
     private static async Task<Results<Ok<RunRecord>, ProblemHttpResult>> GetRunAsync(
         string threadId, string runId, IGrainFactory grains, CancellationToken cancellationToken)

@@ -77,6 +77,8 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
             {
                 Temperature = agent.Temperature,
                 MaxTokens = agent.MaxTokens,
+                ThreadId = threadId,
+                RunId = runId,
             };
             var turn = await StreamTurnAsync(threadId, runId, request, sink, cancellationToken);
             usage = Usage.Add(usage, turn.Message.Usage);

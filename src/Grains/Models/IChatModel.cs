@@ -29,6 +29,12 @@ public sealed record ModelRequest(string? Instructions, IReadOnlyList<ThreadMess
 {
     public double? Temperature { get; init; }
     public int? MaxTokens { get; init; }
+
+    /// <summary>The thread the turn belongs to, for the model's log lines; null outside a run.</summary>
+    public string? ThreadId { get; init; }
+
+    /// <summary>The run the turn belongs to, for the model's log lines; null outside a run.</summary>
+    public string? RunId { get; init; }
 }
 
 /// <summary>One piece of a streamed model turn.</summary>

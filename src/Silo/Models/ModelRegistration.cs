@@ -114,7 +114,8 @@ public static class ModelRegistration
                 return new ChatModelProvider(demo, _ => demo);
             }
 
-            return new ChatModelProvider(new OpenAiChatModel(selection.OptionsFor(options.Model)), name => new OpenAiChatModel(selection.OptionsFor(name)));
+            var logger = sp.GetService<ILogger<OpenAiChatModel>>();
+            return new ChatModelProvider(new OpenAiChatModel(selection.OptionsFor(options.Model), logger), name => new OpenAiChatModel(selection.OptionsFor(name), logger));
         });
         return services;
     }

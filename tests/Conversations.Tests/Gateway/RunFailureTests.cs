@@ -76,6 +76,36 @@ public sealed class RunFailureTests
     }
 
     [Fact]
+    public async Task Model_endpoint_down_is_model_unavailable_after_the_sdk_retries_and_the_log_says_why()
+    {
+        var closedPort = FreeTcpPort();
+        var logs = new CapturedLogs();
+        // The SDK's own retry policy (no MaxRetries override): its failures arrive gathered in an AggregateException.
+        await using var app = new GatewayApp(
+            new Dictionary<string, string?>
+            {
+                ["OPENAI_BASE_URL"] = $"http://127.0.0.1:{closedPort}/v1",
+                ["OPENAI_API_KEY"] = "sk-test-SECRET",
+            },
+            services => services.AddSingleton<Microsoft.Extensions.Logging.ILoggerProvider>(logs));
+        var client = app.Client;
+        var threadId = await client.CreateThreadAsync(cancellationToken: Guard);
+
+        using var response = await client.PostStreamAsync($"/threads/{threadId}/messages", new { content = "hello", stream = true }, Guard);
+        var failed = (await response.ReadEventsAsync(Guard).ReadUntilAsync(SseEvents.IsRunEnd, Guard))[^1];
+
+        Assert.Equal("run.failed", failed.Type);
+        var error = failed.Data.GetProperty("error");
+        Assert.Equal("model_unavailable", error.GetProperty("code").GetString());
+        Assert.Equal("The model endpoint could not be reached: the connection was refused.", error.GetProperty("message").GetString());
+        var cause = Assert.Single(logs.Lines, l => l.Category.EndsWith("OpenAiChatModel", StringComparison.Ordinal)).Message;
+        Assert.Contains($"127.0.0.1:{closedPort}", cause, StringComparison.Ordinal);
+        Assert.Contains("ConnectionRefused", cause, StringComparison.Ordinal);
+        Assert.Contains(threadId, cause, StringComparison.Ordinal);
+        Assert.DoesNotContain(logs.Lines, l => l.Message.Contains("SECRET", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_tool_that_times_out_yields_tool_call_failed_and_the_error_goes_back_to_the_model()
     {
         await using var model = await FakeOpenAiServer.StartAsync(Guard);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Conversations.Gateway.Errors;
 using Conversations.Gateway.Streaming;
 using Conversations.Gateway.Threads;
 using Conversations.Grains.Abstractions.Threads;
@@ -51,7 +52,8 @@ public static partial class AxmpApi
         }
         catch (JsonException json)
         {
-            return InvalidRequest($"{FieldName(json.Path)}: the request body is not valid JSON for this field.");
+            var error = JsonInputErrors.Describe(json, typeof(AxmpCompletionRequest), AxmpJson.Options);
+            return InvalidRequest($"{error.Key}: {error.Message()}");
         }
 
         if (Validate(request) is { } problem)
@@ -139,10 +141,6 @@ public static partial class AxmpApi
 
     private static IResult InvalidRequest(string message) => TypedResults.Json(
         new AnthropicErrorBody(new AnthropicError("invalid_request_error", message)), AxmpJson.Options, statusCode: StatusCodes.Status400BadRequest);
-
-    /// <summary><c>$.temperature</c> → <c>temperature</c>; the root → <c>body</c>.</summary>
-    private static string FieldName(string? path) =>
-        string.IsNullOrEmpty(path) || path == "$" ? "body" : path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : path.TrimStart('$');
 
     [GeneratedRegex("^[A-Za-z0-9_.:-]{1,128}$")]
     private static partial Regex ThreadIdPattern();

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Conversations.Gateway.Catalog;
+using Conversations.Gateway.Errors;
 using Conversations.Gateway.Streaming;
 using Conversations.Gateway.Threads;
 using Conversations.Grains.Abstractions.Agents;
@@ -42,7 +43,7 @@ public static partial class CompletionApi
         }
         catch (JsonException json)
         {
-            return services.Error(StatusCodes.Status400BadRequest, $"{FieldName(json.Path)} is not valid: the request body must be a JSON object with the documented field types.");
+            return services.Error(StatusCodes.Status400BadRequest, JsonInputErrors.Describe(json, typeof(CompletionRequest), CompletionJson.Options).Message());
         }
 
         if (Validate(request) is { } problem)
@@ -170,10 +171,6 @@ public static partial class CompletionApi
     }
 
     private static string AgentNotAvailable(string agent) => $"Agent '{agent}' is not available.";
-
-    /// <summary><c>$.stream</c> → <c>stream</c>; the root → <c>body</c>.</summary>
-    private static string FieldName(string? path) =>
-        string.IsNullOrEmpty(path) || path == "$" ? "body" : path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : path.TrimStart('$');
 
     [GeneratedRegex("^[A-Za-z0-9_.:-]{1,128}$")]
     private static partial Regex ConversationIdPattern();

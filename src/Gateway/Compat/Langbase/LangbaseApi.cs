@@ -2,6 +2,7 @@ using Conversations.Grains.Abstractions;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Conversations.Gateway.Errors;
 using Conversations.Gateway.Streaming;
 using Conversations.Gateway.Compat.OpenAi;
 using Conversations.Gateway.Threads;
@@ -197,9 +198,13 @@ public static partial class LangbaseApi
                     ? body.Deserialize<List<LangbaseMessageInput?>>(OpenAiJson.Options)
                     : body.Deserialize<LangbaseAppendRequest>(OpenAiJson.Options)?.Messages;
             }
-            catch (JsonException)
+            catch (JsonException ex)
             {
-                return CompatRuns.Invalid("'messages' must be an array of messages with 'role' and 'content'.", "messages");
+                // A bare array is the messages themselves: its paths are under 'messages'.
+                var error = body is JsonArray
+                    ? JsonInputErrors.Describe(ex, typeof(List<LangbaseMessageInput?>), OpenAiJson.Options, fieldPrefix: "messages")
+                    : JsonInputErrors.Describe(ex, typeof(LangbaseAppendRequest), OpenAiJson.Options);
+                return CompatRuns.Invalid(error.Message(quoteField: true), error.Field);
             }
         }
 
@@ -278,6 +283,20 @@ public static partial class LangbaseApi
 
     private static Dictionary<string, string>? ReadVariables(JsonElement? variables, out IResult? error)
     {
+        try
+        {
+            return ReadVariablesCore(variables, out error);
+        }
+        catch (InvalidOperationException ex) when (JsonInputErrors.TextProblem(ex) is { } problem)
+        {
+            // A variable's name that is not text (the values are checked one by one).
+            error = CompatRuns.Invalid($"A name in 'variables' {problem}.", "variables");
+            return null;
+        }
+    }
+
+    private static Dictionary<string, string>? ReadVariablesCore(JsonElement? variables, out IResult? error)
+    {
         error = null;
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         if (variables is not { } element || element.ValueKind is JsonValueKind.Null or JsonValueKind.Undefined)
@@ -289,6 +308,11 @@ public static partial class LangbaseApi
         {
             foreach (var property in element.EnumerateObject())
             {
+                if (property.Value.ValueKind == JsonValueKind.String && CompatRuns.Text(property.Value, $"variables.{property.Name}", out error) is null)
+                {
+                    return null;
+                }
+
                 if (ScalarText(property.Value) is not { } value)
                 {
                     error = CompatRuns.Invalid($"'variables.{property.Name}' must be a string, number or boolean.", $"variables.{property.Name}");
@@ -308,13 +332,19 @@ public static partial class LangbaseApi
             {
                 if (item.ValueKind != JsonValueKind.Object
                     || !item.TryGetProperty("name", out var name) || name.ValueKind != JsonValueKind.String
-                    || !item.TryGetProperty("value", out var value) || ScalarText(value) is not { } text)
+                    || !item.TryGetProperty("value", out var value) || value.ValueKind is not (JsonValueKind.String or JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False))
                 {
                     error = CompatRuns.Invalid($"'variables[{i}]' must be an object with a string 'name' and a 'value'.", $"variables[{i}]");
                     return null;
                 }
 
-                values[name.GetString()!] = text;
+                if (CompatRuns.Text(name, $"variables[{i}].name", out error) is not { } key
+                    || (value.ValueKind == JsonValueKind.String && CompatRuns.Text(value, $"variables[{i}].value", out error) is null))
+                {
+                    return null;
+                }
+
+                values[key] = ScalarText(value)!;
                 i++;
             }
 

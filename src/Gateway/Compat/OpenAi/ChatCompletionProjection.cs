@@ -2,6 +2,7 @@ using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
+using Conversations.Gateway.Errors;
 using Conversations.Grains.Abstractions.Events;
 using Conversations.Grains.Abstractions.Threads;
 
@@ -143,7 +144,7 @@ public sealed class ChatCompletionProjection(ChunkStreamSettings settings)
                 yield return Failure(failed.Error.Message, failed.Error.Code);
                 break;
             case RunCancelled:
-                yield return Failure("The run was cancelled before it finished; its partial output is kept in the thread.", "run_cancelled");
+                yield return Failure("The run was cancelled before it finished; its partial output is kept in the thread.", RunFailureStatus.RunCancelled);
                 break;
         }
     }

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Conversations.Gateway.Errors;
 using Conversations.Gateway.Threads;
 using Conversations.Grains.Abstractions.Agents;
 using Conversations.Grains.Abstractions.Threads;
@@ -27,11 +28,9 @@ public static partial class CompatRuns
         }
         catch (JsonException ex)
         {
-            var param = string.IsNullOrEmpty(ex.Path) || ex.Path == "$" ? null : ex.Path.StartsWith("$.", StringComparison.Ordinal) ? ex.Path[2..] : ex.Path;
-            var message = param is null
-                ? "The request body is not valid JSON."
-                : $"'{param}' has a value of the wrong type or is not valid JSON.";
-            return (null, Invalid(message, param));
+            // Named in a client's words ("'messages[0].content' must be a string."), never by the .NET type being read.
+            var error = JsonInputErrors.Describe(ex, typeof(T), OpenAiJson.Options);
+            return (null, Invalid(error.Message(quoteField: true), error.Field));
         }
     }
 
@@ -49,7 +48,7 @@ public static partial class CompatRuns
 
         if (element.ValueKind == JsonValueKind.String)
         {
-            return Limit(element.GetString()!, field, out error);
+            return Text(element, field, out error) is { } whole ? Limit(whole, field, out error) : null;
         }
 
         if (element.ValueKind != JsonValueKind.Array)
@@ -70,9 +69,14 @@ public static partial class CompatRuns
                 return null;
             }
 
-            if (type.GetString() != "text" || !part.TryGetProperty("text", out var partText) || partText.ValueKind != JsonValueKind.String)
+            if (!type.ValueEquals("text") || !part.TryGetProperty("text", out var partText) || partText.ValueKind != JsonValueKind.String)
             {
                 error = Invalid($"'{partField}': only parts of type 'text' with a string 'text' are supported.", partField);
+                return null;
+            }
+
+            if (Text(partText, $"{partField}.text", out error) is not { } partValue)
+            {
                 return null;
             }
 
@@ -81,10 +85,18 @@ public static partial class CompatRuns
                 text.Append('\n');
             }
 
-            text.Append(partText.GetString());
+            text.Append(partValue);
         }
 
         return Limit(text.ToString(), field, out error);
+    }
+
+    /// <summary>A JSON string's value; a 400 naming the field when it is not text (invalid UTF-8, a lone surrogate).</summary>
+    public static string? Text(JsonElement element, string field, out IResult? error)
+    {
+        var value = JsonInputErrors.TextOf(element, out var problem);
+        error = problem is null ? null : Invalid(new JsonInputError(field, problem).Message(quoteField: true), field);
+        return value;
     }
 
     /// <summary>True for a thread id the native API would accept.</summary>
@@ -142,8 +154,11 @@ public static partial class CompatRuns
     public static IResult Error(int status, string message, string type, string? param, string? code) =>
         TypedResults.Json(new OpenAiErrorResponse(new OpenAiError(message, type, param, code)), OpenAiJson.Options, statusCode: status);
 
-    /// <summary>A failed run as a non-streaming answer: 500 with the run's error.</summary>
-    public static IResult RunFailed(OpenAiErrorResponse error) => TypedResults.Json(error, OpenAiJson.Options, statusCode: StatusCodes.Status500InternalServerError);
+    /// <summary>
+    /// A failed run as a non-streaming answer, in OpenAI's error shape with the status its code calls for
+    /// (<see cref="RunFailureStatus"/>: 503 model unavailable or run interrupted, 502 model error, 409 cancelled, 500 else).
+    /// </summary>
+    public static IResult RunFailed(OpenAiErrorResponse error) => TypedResults.Json(error, OpenAiJson.Options, statusCode: RunFailureStatus.For(error.Error.Code));
 
     private static string? Limit(string text, string field, out IResult? error)
     {

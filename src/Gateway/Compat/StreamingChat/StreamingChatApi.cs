@@ -1,8 +1,8 @@
 using System.Net.ServerSentEvents;
+using Conversations.Gateway.Errors;
 using Conversations.Gateway.Streaming;
 using Conversations.Gateway.Threads;
 using Conversations.Grains.Abstractions.Agents;
-using Conversations.Grains.Abstractions.Events;
 using Conversations.Gateway.Catalog;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -114,11 +114,8 @@ public static class StreamingChatApi
                     return TypedResults.Ok(new ChatResponse(
                         chatEvent.FinalResponse ?? text.ToString(), calls, started.Agent, started.ThreadId, started.RunId, chatEvent.Usage, chatEvent.StopReason, chatEvent.Timestamp));
                 case ChatEventTypes.Error:
-                    // A failed model is a bad gateway; anything else (cancelled, internal) is this server's error.
-                    var status = chatEvent.Code is RunErrorCodes.ModelError or RunErrorCodes.ModelUnavailable
-                        ? StatusCodes.Status502BadGateway
-                        : StatusCodes.Status500InternalServerError;
-                    return TypedResults.Problem(chatEvent.Error, statusCode: status, title: "The chat failed",
+                    // 503 model unavailable or interrupted, 502 model error, 409 cancelled, 500 else (RunFailureStatus).
+                    return TypedResults.Problem(chatEvent.Error, statusCode: RunFailureStatus.For(chatEvent.Code), title: "The chat failed",
                         extensions: new Dictionary<string, object?>
                         {
                             ["code"] = chatEvent.Code,

@@ -1,6 +1,7 @@
 using System.Net.WebSockets;
 using System.Text.Json;
 using System.Threading.Channels;
+using Conversations.Gateway.Errors;
 
 namespace Conversations.Gateway.Compat.StreamingChat;
 
@@ -130,9 +131,11 @@ public static class StreamingChatWebSocket
         private async Task HandleAsync(ReadOnlyMemory<byte> text, CancellationToken cancellationToken)
         {
             ChatRequest? request;
+            var parsed = false;
             try
             {
                 using var document = JsonDocument.Parse(text);
+                parsed = true;
                 var root = document.RootElement;
                 if (root.ValueKind != JsonValueKind.Object
                     || !root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
@@ -141,9 +144,13 @@ public static class StreamingChatWebSocket
                     return;
                 }
 
-                if (type.GetString() != "chat")
+                if (!type.ValueEquals("chat"))
                 {
-                    await SendErrorAsync("unknown_message_type", $"type: unknown message type '{type.GetString()}'; the only type is 'chat'.", cancellationToken);
+                    var name = JsonInputErrors.TextOf(type, out var problem);
+                    await SendErrorAsync(
+                        problem is null ? "unknown_message_type" : "invalid_message",
+                        problem is null ? $"type: unknown message type '{name}'; the only type is 'chat'." : $"type: {problem}.",
+                        cancellationToken);
                     return;
                 }
 
@@ -157,8 +164,13 @@ public static class StreamingChatWebSocket
             }
             catch (JsonException ex)
             {
-                var field = ex.Path is null or "$" ? "message" : "data" + ex.Path.TrimStart('$');
-                await SendErrorAsync("invalid_json", $"{field}: invalid JSON ({FirstSentence(ex.Message)})", cancellationToken);
+                // Parse errors are the message's; a value of the wrong type is data's (read as a ChatRequest).
+                var error = parsed
+                    ? JsonInputErrors.Describe(ex, typeof(ChatRequest), StreamingChatJson.Options, fieldPrefix: "data")
+                    : JsonInputErrors.Describe(ex, null, StreamingChatJson.Options);
+                var field = error.Field ?? "message";
+                // "data.message: must be a string.", as the other errors of this socket name their field first.
+                await SendErrorAsync("invalid_json", $"{field}: {(error.Field is null ? $"the message {error.Problem}" : error.Problem)}.", cancellationToken);
                 return;
             }
 
@@ -222,12 +234,6 @@ public static class StreamingChatWebSocket
             {
                 _sending.Release();
             }
-        }
-
-        private static string FirstSentence(string message)
-        {
-            var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
-            return cut > 0 ? message[..cut] : message;
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
 
 namespace Conversations.Grains.Models.OpenAi;
 
@@ -22,10 +23,10 @@ public sealed class ChatModelProvider : IChatModelProvider
     }
 
     /// <summary>A provider whose models all live on the endpoint <paramref name="options"/> describes.</summary>
-    public static ChatModelProvider ForOpenAi(OpenAiModelOptions options)
+    public static ChatModelProvider ForOpenAi(OpenAiModelOptions options, ILogger<OpenAiChatModel>? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return new ChatModelProvider(new OpenAiChatModel(options), name => new OpenAiChatModel(options with { Model = name }));
+        return new ChatModelProvider(new OpenAiChatModel(options, logger), name => new OpenAiChatModel(options with { Model = name }, logger));
     }
 
     /// <inheritdoc />

@@ -260,7 +260,7 @@ public sealed class ChatCompletionsTests
     }
 
     [Fact]
-    public async Task Non_streaming_run_failure_is_a_500_in_openai_error_shape()
+    public async Task Non_streaming_run_failure_is_a_502_in_openai_error_shape_when_the_model_answered_an_error()
     {
         await using var model = await FakeOpenAiServer.StartAsync(Guard);
         model.Enqueue(ScriptedResponse.Error(500, "upstream exploded"));
@@ -270,7 +270,7 @@ public sealed class ChatCompletionsTests
             "/v1/chat/completions", new { messages = new[] { new { role = "user", content = "hi" } } }, cancellationToken: Guard);
         var body = await response.Content.ReadFromJsonAsync<JsonElement>(Guard);
 
-        Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.True(response.Headers.Contains("X-Thread-Id"));
         Assert.Equal("server_error", body.GetProperty("error").Str("type"));
         Assert.Equal("model_error", body.GetProperty("error").Str("code"));

@@ -213,7 +213,89 @@ public sealed class OpenAiChatModelTests
             .WaitAsync(HangGuard, TestToken);
 
         Assert.Equal("model_unavailable", error.Code);
-        Assert.Equal("The model endpoint could not be reached.", error.Message);
+        Assert.Equal("The model endpoint could not be reached: the connection was refused.", error.Message);
+    }
+
+    [Fact]
+    public async Task Unreachable_endpoint_with_the_default_retries_is_model_unavailable_and_the_log_names_host_and_cause()
+    {
+        var port = UnusedPort();
+        var logger = new ListLogger<OpenAiChatModel>();
+        // The SDK's default retry policy: three attempts, whose failures it gathers in an AggregateException.
+        var model = new OpenAiChatModel(
+            new OpenAiModelOptions { ApiKey = ApiKey, BaseUrl = new Uri($"http://127.0.0.1:{port}/v1/"), Model = "fake-model" },
+            logger);
+
+        var error = await Assert.ThrowsAsync<ModelException>(() => CollectAsync(model.StreamAsync(Ask("Hi") with { ThreadId = "thread_1", RunId = "run_1" }, TestToken)))
+            .WaitAsync(HangGuard, TestToken);
+
+        Assert.Equal("model_unavailable", error.Code);
+        Assert.Equal("The model endpoint could not be reached: the connection was refused.", error.Message);
+        var (level, line, exception) = Assert.Single(logger.Entries);
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, level);
+        Assert.Contains($"127.0.0.1:{port}", line, StringComparison.Ordinal);
+        Assert.Contains("ConnectionRefused", line, StringComparison.Ordinal);
+        Assert.Contains("3 attempts", line, StringComparison.Ordinal);
+        Assert.Contains("thread_1", line, StringComparison.Ordinal);
+        Assert.Contains("run_1", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("SECRET", line, StringComparison.Ordinal);
+        Assert.Null(exception);
+    }
+
+    [Fact]
+    public async Task A_503_on_every_attempt_is_model_unavailable_and_the_log_has_the_status_and_the_error()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync(TestToken);
+        server.Enqueue(
+            ScriptedResponse.Error(503, "The engine is overloaded."),
+            ScriptedResponse.Error(503, "The engine is overloaded."),
+            ScriptedResponse.Error(503, "The engine is overloaded."));
+        var logger = new ListLogger<OpenAiChatModel>();
+        var model = new OpenAiChatModel(new OpenAiModelOptions { ApiKey = ApiKey, BaseUrl = server.BaseUrl, Model = "fake-model" }, logger);
+
+        var error = await Assert.ThrowsAsync<ModelException>(() => CollectAsync(model.StreamAsync(Ask("Hi"), TestToken))).WaitAsync(HangGuard, TestToken);
+
+        Assert.Equal("model_unavailable", error.Code);
+        Assert.Equal("The model endpoint answered 503: The engine is overloaded.", error.Message);
+        Assert.Equal(3, server.Requests.Count);
+        var line = Assert.Single(logger.Entries).Message;
+        Assert.Contains($"{server.BaseUrl.Authority}", line, StringComparison.Ordinal);
+        Assert.Contains("HTTP status 503", line, StringComparison.Ordinal);
+        Assert.Contains("The engine is overloaded.", line, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(429, "model_unavailable")]
+    [InlineData(502, "model_unavailable")]
+    [InlineData(504, "model_unavailable")]
+    [InlineData(400, "model_error")]
+    [InlineData(404, "model_error")]
+    public async Task An_answer_is_model_error_and_a_status_that_means_try_later_is_model_unavailable(int status, string code)
+    {
+        await using var server = await FakeOpenAiServer.StartAsync(TestToken);
+        server.Enqueue(ScriptedResponse.Error(status, "Nope."));
+
+        var error = await Assert.ThrowsAsync<ModelException>(() => CollectAsync(ModelFor(server).StreamAsync(Ask("Hi"), TestToken)));
+
+        Assert.Equal(code, error.Code);
+        Assert.Equal($"The model endpoint answered {status}: Nope.", error.Message);
+    }
+
+    [Fact]
+    public async Task A_401_is_logged_with_its_status_and_the_key_masked()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync(TestToken);
+        server.Enqueue(ScriptedResponse.Error(401, $"Incorrect API key provided: {ApiKey}.", code: "invalid_api_key"));
+        var logger = new ListLogger<OpenAiChatModel>();
+        var model = new OpenAiChatModel(new OpenAiModelOptions { ApiKey = ApiKey, BaseUrl = server.BaseUrl, Model = "fake-model", MaxRetries = 0 }, logger);
+
+        var error = await Assert.ThrowsAsync<ModelException>(() => CollectAsync(model.StreamAsync(Ask("Hi"), TestToken)));
+
+        Assert.Equal("model_error", error.Code);
+        var line = Assert.Single(logger.Entries).Message;
+        Assert.Contains("HTTP status 401", line, StringComparison.Ordinal);
+        Assert.Contains("Incorrect API key provided: ***", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("SECRET", line, StringComparison.Ordinal);
     }
 
     [Fact]
