@@ -12,14 +12,14 @@ namespace Conversations.Grains.Models.OpenAi;
 
 /// <summary>
 /// A chat model on an OpenAI-compatible chat completions endpoint (Azure OpenAI included), streamed through the
-/// official OpenAI SDK.
+/// official OpenAI SDK; a model marked non-streaming is called whole (see <c>OpenAiChatModel.Complete.cs</c>).
 /// </summary>
 /// <remarks>
 /// Thread-safe: one instance serves every run that uses the model. Failures surface as <see cref="ModelException"/>
 /// whose message never carries the API key; cancellation by the caller's token surfaces as
 /// <see cref="OperationCanceledException"/>.
 /// </remarks>
-public sealed class OpenAiChatModel : IChatModel
+public sealed partial class OpenAiChatModel : IChatModel
 {
     private const int MaxErrorDetailLength = 300;
 
@@ -49,6 +49,15 @@ public sealed class OpenAiChatModel : IChatModel
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (!SupportsStreaming)
+        {
+            await foreach (var whole in CompleteAsync(request, cancellationToken).ConfigureAwait(false))
+            {
+                yield return whole;
+            }
+
+            yield break;
+        }
 
         var messages = ToChatMessages(request);
         var options = ToCompletionOptions(request);
