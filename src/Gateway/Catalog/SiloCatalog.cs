@@ -25,5 +25,6 @@ public sealed class SiloCatalog(IGrainFactory grains) : IAgentCatalog
     public async ValueTask UpsertAsync(AgentDefinition agent, CancellationToken cancellationToken = default) =>
         await Agents.UpsertAsync(agent, cancellationToken);
 
-    private IAgentCatalogGrain Agents => grains.GetGrain<IAgentCatalogGrain>(IAgentCatalogGrain.Key);
+    /// <summary>The cluster's agent catalog.</summary>
+    public IAgentCatalogGrain Agents => grains.GetGrain<IAgentCatalogGrain>(IAgentCatalogGrain.Key);
 }

@@ -33,11 +33,20 @@ public sealed record AgentDefinition([Id(0)] string Name)
     [Id(7)]
     public string MultitaskStrategy { get; init; } = MultitaskStrategies.Reject;
 
+    /// <summary>Sampling temperature, 0-2; null for the model's default.</summary>
     [Id(8)]
     public double? Temperature { get; init; }
 
+    /// <summary>Output token limit per model call; null for the model's default.</summary>
     [Id(9)]
     public int? MaxTokens { get; init; }
+
+    /// <summary>
+    /// How many tokens of history one model call may carry (older turns are trimmed to fit); null for no limit. Stored
+    /// with the agent; the trimming is the agent loop's.
+    /// </summary>
+    [Id(10)]
+    public int? HistoryBudget { get; init; }
 }
 
 public static class MultitaskStrategies

@@ -23,6 +23,32 @@ public interface IAgentCatalogGrain : IGrainWithStringKey
     /// <summary>Adds an agent or replaces the one with the same name; runs already started keep the definition they began with.</summary>
     [Alias("Upsert")]
     Task UpsertAsync(AgentDefinition agent, CancellationToken cancellationToken = default);
+
+    /// <summary>The agent with this name with its version and source, or null (none, or deleted).</summary>
+    [Alias("GetResource"), ReadOnly]
+    Task<AgentResource?> GetResourceAsync(string name, CancellationToken cancellationToken = default);
+
+    /// <summary>Every agent with its version and source, ordered by name.</summary>
+    [Alias("ListResources"), ReadOnly]
+    Task<IReadOnlyList<AgentResource>> ListResourcesAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Creates an agent; <see cref="AgentWriteResult.AlreadyExists"/> when one of that name exists.</summary>
+    [Alias("Create")]
+    Task<AgentWriteResult> CreateAsync(AgentDefinition agent, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Replaces an existing agent; <see cref="AgentWriteResult.NotFound"/> when there is none, and
+    /// <see cref="AgentWriteResult.VersionMismatch"/> when <paramref name="expectedVersion"/> is given and is not its version.
+    /// </summary>
+    [Alias("Replace")]
+    Task<AgentWriteResult> ReplaceAsync(AgentDefinition agent, long? expectedVersion, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Deletes an agent, leaving a tombstone that hides a configured agent of the name until it is created again;
+    /// <see cref="AgentWriteResult.Protected"/> for <c>default</c>.
+    /// </summary>
+    [Alias("Delete")]
+    Task<AgentWriteResult> DeleteAsync(string name, long? expectedVersion, CancellationToken cancellationToken = default);
 }
 
 /// <summary>

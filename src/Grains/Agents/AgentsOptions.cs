@@ -27,11 +27,18 @@ public sealed class AgentSettings
     [Range(1, 100)]
     public int MaxDepth { get; set; } = 8;
 
-    [AllowedValues(MultitaskStrategies.Reject)]
+    [AllowedValues(MultitaskStrategies.Reject, MultitaskStrategies.Enqueue, MultitaskStrategies.Interrupt, MultitaskStrategies.Rollback, MultitaskStrategies.Steer)]
     public string MultitaskStrategy { get; set; } = MultitaskStrategies.Reject;
 
+    [Range(0.0, 2.0)]
     public double? Temperature { get; set; }
+
+    [Range(1, int.MaxValue)]
     public int? MaxTokens { get; set; }
+
+    /// <summary>Tokens of history one model call may carry; null for no limit.</summary>
+    [Range(1, int.MaxValue)]
+    public int? HistoryBudget { get; set; }
 
     public AgentDefinition ToDefinition(string name)
     {
@@ -45,6 +52,7 @@ public sealed class AgentSettings
             MultitaskStrategy = MultitaskStrategy,
             Temperature = Temperature,
             MaxTokens = MaxTokens,
+            HistoryBudget = HistoryBudget,
         };
         return Instructions is null ? definition : definition with { Instructions = Instructions };
     }

@@ -7,27 +7,25 @@ using Orleans.Concurrency;
 namespace Conversations.Grains.Models;
 
 /// <summary>
-/// Answers what this silo's configuration runs: the models (default, non-streaming ones, those agents name) with
-/// their capabilities, and the tools. A stateless worker, so any silo answers locally.
+/// Answers what this silo's configuration runs: the registered models with their capabilities (and the models that
+/// configured agents name on the default endpoint), and the tools. A stateless worker, so any silo answers locally.
+/// Never reports a key or an endpoint's URL.
 /// </summary>
 [StatelessWorker]
 public sealed class ModelCatalogGrain(
-    IChatModelProvider models,
+    ModelRegistry models,
     ToolRegistry tools,
-    ModelCatalogSettings settings,
     IOptions<AgentsOptions> agents) : Grain, IModelCatalogGrain
 {
     public Task<ModelCatalog> GetAsync(CancellationToken cancellationToken = default)
     {
-        var names = new[] { models.DefaultModel }
-            .Concat(settings.NonStreamingModels.Order(StringComparer.Ordinal))
-            .Concat(agents.Value.Agents.Values.Select(a => a.Model).OfType<string>())
-            .Distinct(StringComparer.Ordinal);
-        var infos = names.Select(name => models.Resolve(name)).Select(m => new ModelInfo(m.Name, m.SupportsStreaming)).ToList();
+        var infos = models.Models.Select(m => m.ToInfo()).ToList();
+        var agentModels = agents.Value.Agents.Values.Select(a => a.Model).OfType<string>()
+            .Where(name => models.Find(name) is null)
+            .Distinct(StringComparer.Ordinal)
+            .Order(StringComparer.Ordinal);
+        infos.AddRange(agentModels.Select(models.Describe));
         var toolNames = tools.All.Select(t => t.Definition.Name).Order(StringComparer.Ordinal).ToList();
-        return Task.FromResult(new ModelCatalog(models.DefaultModel, infos, toolNames, settings.IsDemo));
+        return Task.FromResult(new ModelCatalog(models.DefaultModel, infos, toolNames, models.IsDemo));
     }
 }
-
-/// <summary>What the model catalog reports beyond the models themselves: whether the demo model answers, and the endpoint's non-streaming models.</summary>
-public sealed record ModelCatalogSettings(bool IsDemo, IReadOnlySet<string> NonStreamingModels);

@@ -41,11 +41,6 @@ public static class SiloServices
         services.AddSingleton<IValidateOptions<AgentsOptions>, AgentsOptionsSetup>();
         services.AddOptions<AgentsOptions>().ValidateOnStart();
         services.AddChatModels();
-        services.AddSingleton(sp =>
-        {
-            var selection = sp.GetRequiredService<ModelSelection>();
-            return new ModelCatalogSettings(selection.IsDemo, selection.NonStreamingModels);
-        });
         services.AddSingleton<ITool, CalculateTool>();
         services.AddSingleton<ITool, GetTimeTool>();
         services.AddSingleton(sp => new ToolRegistry(sp.GetServices<ITool>()));
@@ -77,18 +72,21 @@ public sealed class RuntimeOptions
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
 }
 
-/// <summary>Says at start which model endpoint the silo uses (never the key).</summary>
-internal sealed class ModelAnnouncement(IChatModelProvider models, ModelSelection selection, ILogger<ModelAnnouncement> logger) : IHostedService
+/// <summary>Says at start which models the silo has and where their endpoints are (never a key).</summary>
+internal sealed class ModelAnnouncement(ModelRegistry models, ILogger<ModelAnnouncement> logger) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        if (selection.IsDemo)
+        if (models.IsDemo)
         {
             Log.DemoModelInUse(logger);
+            return Task.CompletedTask;
         }
-        else
+
+        Log.ModelConfigured(logger, models.Default.Endpoint, models.DefaultModel);
+        foreach (var model in models.Models)
         {
-            Log.ModelConfigured(logger, selection.Endpoint, models.DefaultModel);
+            Log.ModelRegistered(logger, model.Name, model.Kind, model.Endpoint, model.Model.Name, model.Model.SupportsStreaming, model.SupportsTools, model.ContextWindow);
         }
 
         return Task.CompletedTask;

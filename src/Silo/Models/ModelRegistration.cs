@@ -101,22 +101,23 @@ public sealed record ModelSelection(bool IsDemo, string Endpoint, OpenAiModelOpt
 
 public static class ModelRegistration
 {
+    /// <summary>
+    /// The model registry (<see cref="ModelRegistryConfiguration"/>): <c>Models:{name}</c> entries, the <c>OPENAI_*</c>
+    /// endpoint, or the demo model; it is also the <see cref="IChatModelProvider"/> runs resolve models with.
+    /// </summary>
     public static IServiceCollection AddChatModels(this IServiceCollection services)
     {
         services.AddSingleton(sp => ModelSelection.FromConfiguration(sp.GetRequiredService<IConfiguration>()));
-        services.AddSingleton<IChatModelProvider>(sp =>
+        services.AddSingleton(sp =>
         {
-            var selection = sp.GetRequiredService<ModelSelection>();
-            if (selection.Options is not { } options)
-            {
-                var delay = sp.GetRequiredService<IConfiguration>().GetValue<TimeSpan?>("DemoModel:TokenDelay");
-                var demo = new DemoChatModel(sp.GetRequiredService<TimeProvider>(), delay);
-                return new ChatModelProvider(demo, _ => demo);
-            }
-
-            var logger = sp.GetService<ILogger<OpenAiChatModel>>();
-            return new ChatModelProvider(new OpenAiChatModel(selection.OptionsFor(options.Model), logger), name => new OpenAiChatModel(selection.OptionsFor(name), logger));
+            var configuration = sp.GetRequiredService<IConfiguration>();
+            return ModelRegistryConfiguration.Build(
+                configuration,
+                sp.GetRequiredService<ModelSelection>(),
+                () => new DemoChatModel(sp.GetRequiredService<TimeProvider>(), configuration.GetValue<TimeSpan?>("DemoModel:TokenDelay")),
+                sp.GetService<ILogger<OpenAiChatModel>>());
         });
+        services.AddSingleton<IChatModelProvider>(sp => sp.GetRequiredService<ModelRegistry>());
         return services;
     }
 }

@@ -73,4 +73,38 @@ public sealed class ClusterSettingsTests : PostgresTestBase
         var messages = (await b.GetFromJsonAsync<JsonElement>($"threads/{firstThread}/messages", Guard)).GetProperty("data");
         Assert.Equal(["what is 2 + 2?", "and 3 + 3?"], messages.EnumerateArray().Where(m => m.GetProperty("role").GetString() == "user").Select(m => m.GetProperty("content").GetString()));
     }
+
+    [Fact]
+    public async Task An_agent_written_through_one_gateway_is_served_by_another()
+    {
+        await using var cluster = await ClusterProcesses.StartAsync(Fixture, silos: 1, gateways: 2, settings: null, Guard);
+        var a = cluster.Gateways[0].Client;
+        var b = cluster.Gateways[1].Client;
+
+        using var created = await a.PostAsync("agents", Json("""{"name": "shared", "instructions": "Be brief.", "temperature": 0.3}"""), Guard);
+        using var readOnB = await b.GetAsync("agents/shared", Guard);
+        var seenOnB = await readOnB.Content.ReadFromJsonAsync<JsonElement>(Guard);
+        using var patch = new HttpRequestMessage(HttpMethod.Patch, "agents/shared") { Content = Json("""{"maxDepth": 2}""") };
+        patch.Headers.TryAddWithoutValidation("If-Match", "\"1\"");
+        using var patchedOnB = await b.SendAsync(patch, Guard);
+        var seenOnA = await a.GetFromJsonAsync<JsonElement>("agents/shared", Guard);
+        using var chatOnB = await b.PostAsJsonAsync("chat", new { message = "what is 2 + 2?", agent = "shared" }, Guard);
+        using var deletedOnA = await a.DeleteAsync("agents/shared", Guard);
+        using var goneOnB = await b.GetAsync("agents/shared", Guard);
+
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, readOnB.StatusCode);
+        Assert.Equal("\"1\"", readOnB.Headers.ETag?.Tag);
+        Assert.Equal("Be brief.", seenOnB.GetProperty("instructions").GetString());
+        Assert.Equal(0.3, seenOnB.GetProperty("temperature").GetDouble());
+        Assert.Equal(HttpStatusCode.OK, patchedOnB.StatusCode);
+        Assert.Equal(2, seenOnA.GetProperty("maxDepth").GetInt32());
+        Assert.Equal(2, seenOnA.GetProperty("version").GetInt64());
+        Assert.Equal(HttpStatusCode.OK, chatOnB.StatusCode);
+        Assert.Equal("shared", (await chatOnB.Content.ReadFromJsonAsync<JsonElement>(Guard)).GetProperty("agent").GetString());
+        Assert.Equal(HttpStatusCode.NoContent, deletedOnA.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, goneOnB.StatusCode);
+    }
+
+    private static StringContent Json(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
 }

@@ -25,7 +25,7 @@ public static class ChatCompletionsApi
         v1.MapPost("/chat/completions", CreateChatCompletionAsync).WithName("OpenAiChatCompletions")
             .WithSummary("OpenAI Chat Completions over a thread: chat.completion.chunk SSE with \"stream\": true, a chat.completion otherwise.")
             .Accepts<ChatCompletionRequest>("application/json");
-        v1.MapGet("/models", ListModelsAsync).WithName("OpenAiListModels").WithSummary("The default model, the agents' models and the agents, in OpenAI's list shape.");
+        v1.MapGet("/models", ListModelsAsync).WithName("OpenAiListModels").WithSummary("The registered models (the default first) and the agents, in OpenAI's list shape.");
         v1.MapGet("/models/{model}", GetModelAsync).WithName("OpenAiGetModel").WithSummary("One model of the list.");
         return app;
     }
@@ -194,18 +194,22 @@ public static class ChatCompletionsApi
             : TypedResults.Json(info, OpenAiJson.Options);
     }
 
+    /// <summary>The registered models (the silos' model catalog: never a key or an endpoint), then the agents, which a request's <c>model</c> may name.</summary>
     private static async Task<IReadOnlyList<ModelInfo>> ModelInfosAsync(OpenAiServices services, CancellationToken cancellationToken)
     {
         var agents = await services.Agents.ListAsync(cancellationToken);
-        var list = (await ListedModelsAsync(services, cancellationToken)).Select(m => new ModelInfo(m, 0, "conversations")).ToList();
+        var catalog = await services.Silo.GetModelsAsync(cancellationToken);
+        var list = catalog.Models.Select(m => new ModelInfo(m.Name, 0, "conversations")).ToList();
         list.AddRange(agents.Where(a => list.All(m => m.Id != a.Name)).Select(a => new ModelInfo(a.Name, 0, "conversations-agent")));
         return list;
     }
 
+    /// <summary>The model names a request may choose: the registered models and those the agents name.</summary>
     private static async Task<IReadOnlyList<string>> ListedModelsAsync(OpenAiServices services, CancellationToken cancellationToken)
     {
         var agents = await services.Agents.ListAsync(cancellationToken);
-        return [.. new[] { (await services.Silo.GetModelsAsync(cancellationToken)).DefaultModel }.Concat(agents.Select(a => a.Model).OfType<string>()).Distinct(StringComparer.Ordinal)];
+        var catalog = await services.Silo.GetModelsAsync(cancellationToken);
+        return [.. catalog.Models.Select(m => m.Name).Concat(agents.Select(a => a.Model).OfType<string>()).Distinct(StringComparer.Ordinal)];
     }
 }
 

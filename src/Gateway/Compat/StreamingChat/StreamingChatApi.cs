@@ -36,10 +36,11 @@ public static class StreamingChatApi
             .WithSummary("Chat with an agent and get the whole reply with its tool calls and usage.");
 
         var agents = app.MapGroup("/agents").WithTags("Streaming chat (seed 003)");
-        agents.MapGet("/", ([AsParameters] AgentServices services, CancellationToken cancellationToken) =>
-                ListAgentsAsync(conversations, services, cancellationToken))
+        agents.MapGet("/", (string? format, [AsParameters] AgentServices services, CancellationToken cancellationToken) =>
+                format is null ? ListAgentsAsync(conversations, services, cancellationToken) : Agents.AgentsApi.ListFormatAsync(format, services.Silo, cancellationToken))
             .WithName("StreamingChatListAgents")
-            .WithSummary("List the agents.");
+            .Produces<AgentListResponse>()
+            .WithSummary("List the agents: seed 003's shape ({\"agents\": [{\"name\", \"display_name\", \"instructions\", \"model\", \"max_parallel_tools\", \"tool_call_timeout\", \"tools\"}]}); ?format=native for the native agents API's ({\"data\": [agent]}).");
         agents.MapPost("/{agent_name}", (string agent_name, AgentConfigRequest? request, [AsParameters] AgentServices services, CancellationToken cancellationToken) =>
                 SaveAgentAsync(agent_name, request, conversations, services, cancellationToken))
             .WithName("StreamingChatSaveAgent")
@@ -129,7 +130,7 @@ public static class StreamingChatApi
         throw new InvalidOperationException($"The events of run '{started.RunId}' ended before the run did.");
     }
 
-    private static async Task<Ok<AgentListResponse>> ListAgentsAsync(
+    private static async Task<IResult> ListAgentsAsync(
         StreamingChatConversations conversations, AgentServices services, CancellationToken cancellationToken)
     {
         var models = await services.Silo.GetModelsAsync(cancellationToken);

@@ -16,7 +16,7 @@ namespace Conversations.Grains.Models.OpenAi;
 
 /// <summary>
 /// A chat model on an OpenAI-compatible chat completions endpoint (Azure OpenAI included), streamed through the
-/// official OpenAI SDK.
+/// official OpenAI SDK; a model marked non-streaming is called whole (see <c>OpenAiChatModel.Complete.cs</c>).
 /// </summary>
 /// <remarks>
 /// Thread-safe: one instance serves every run that uses the model. Failures surface as <see cref="ModelException"/>
@@ -27,7 +27,7 @@ namespace Conversations.Grains.Models.OpenAi;
 /// cannot be reached, or answers 408, 429, 502, 503 or 504, is <c>model_unavailable</c>; any other answer or a stream
 /// that breaks is <c>model_error</c>. Each failure is logged with its cause (host, HTTP status, error), never the key.
 /// </remarks>
-public sealed class OpenAiChatModel : IChatModel
+public sealed partial class OpenAiChatModel : IChatModel
 {
     private const int MaxErrorDetailLength = 300;
 
@@ -61,6 +61,15 @@ public sealed class OpenAiChatModel : IChatModel
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (!SupportsStreaming)
+        {
+            await foreach (var whole in CompleteAsync(request, cancellationToken).ConfigureAwait(false))
+            {
+                yield return whole;
+            }
+
+            yield break;
+        }
 
         var messages = ToChatMessages(request);
         var options = ToCompletionOptions(request);

@@ -206,7 +206,10 @@ public sealed class CompletionTests
         var body = await whole.Content.ReadFromJsonAsync<JsonElement>(Guard);
         Assert.Equal(HttpStatusCode.OK, whole.StatusCode);
         Assert.Equal("Whole answer.", body.GetProperty("content").GetString());
-        Assert.Equal("gpt-5", Assert.Single(model.Requests).Model);
+        var request = Assert.Single(model.Requests);
+        Assert.Equal("gpt-5", request.Model);
+        // A model that cannot stream is called whole.
+        Assert.False(request.Stream);
     }
 
     [Fact]

@@ -1,0 +1,96 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Conversations.Grains.Abstractions.Agents;
+using Conversations.Grains.Abstractions.Serialization;
+
+namespace Conversations.Gateway.Agents;
+
+/// <summary>
+/// The body of <c>POST /agents</c> and <c>PUT /agents/{name}</c>, and (every field optional, null to reset one to its
+/// default) of <c>PATCH /agents/{name}</c>, a JSON merge patch. Documentation of the shape; the handlers read the JSON
+/// themselves to tell a field left out from a field set to null.
+/// </summary>
+/// <param name="Name">The agent's name: 1-64 letters, digits, '_', '-' or '.'. Required by POST; elsewhere it must be the path's.</param>
+/// <param name="Instructions">The system instructions, at most 32,000 characters.</param>
+/// <param name="Model">A registered model (<c>GET /models</c>); null for the default model.</param>
+/// <param name="Tools">Names of the tools the agent may call; null for every tool.</param>
+/// <param name="Temperature">Sampling temperature, 0-2; null for the model's default.</param>
+/// <param name="MaxTokens">Output token limit per model call; null for the model's default.</param>
+/// <param name="MaxParallelTools">How many tool calls of one model turn run at once, 1-64 (4).</param>
+/// <param name="ToolTimeoutSeconds">How long one tool call may take, more than 0 and at most 3,600 seconds (30).</param>
+/// <param name="MaxDepth">How many model calls one run may make, 1-100 (8).</param>
+/// <param name="HistoryBudget">How many tokens of history one model call may carry; null for no limit.</param>
+/// <param name="MultitaskStrategy"><c>reject</c> (default), <c>enqueue</c>, <c>interrupt</c>, <c>rollback</c> or <c>steer</c>.</param>
+public sealed record AgentRequest(
+    string? Name,
+    string? Instructions,
+    string? Model,
+    IReadOnlyList<string>? Tools,
+    double? Temperature,
+    int? MaxTokens,
+    int? MaxParallelTools,
+    double? ToolTimeoutSeconds,
+    int? MaxDepth,
+    int? HistoryBudget,
+    string? MultitaskStrategy);
+
+/// <summary>An agent as the native API shows it: its settings (null: the default), version, source and times.</summary>
+/// <param name="Name">The agent's name.</param>
+/// <param name="Instructions">The system instructions.</param>
+/// <param name="Model">The model; null for the default model.</param>
+/// <param name="Tools">The tools the agent may call; null for every tool.</param>
+/// <param name="Temperature">Sampling temperature; null for the model's default.</param>
+/// <param name="MaxTokens">Output token limit per model call; null for the model's default.</param>
+/// <param name="MaxParallelTools">How many tool calls run at once.</param>
+/// <param name="ToolTimeoutSeconds">How long one tool call may take, in seconds.</param>
+/// <param name="MaxDepth">How many model calls one run may make.</param>
+/// <param name="HistoryBudget">Tokens of history per model call; null for no limit.</param>
+/// <param name="MultitaskStrategy">What a message does while a run is active.</param>
+/// <param name="Version">Increases with every write through the API; the ETag is its quoted value. 0: only configuration declares the agent.</param>
+/// <param name="Source"><c>configuration</c>, or <c>api</c> when the API wrote it last (that write wins over configuration).</param>
+/// <param name="Configured">True when configuration declares an agent of this name.</param>
+/// <param name="CreatedAt">When the API created it; null for an agent only configuration declares.</param>
+/// <param name="UpdatedAt">When the API last wrote it; null for an agent only configuration declares.</param>
+public sealed record AgentResponse(
+    string Name,
+    string Instructions,
+    string? Model,
+    IReadOnlyList<string>? Tools,
+    double? Temperature,
+    int? MaxTokens,
+    int MaxParallelTools,
+    double ToolTimeoutSeconds,
+    int MaxDepth,
+    int? HistoryBudget,
+    string MultitaskStrategy,
+    long Version,
+    string Source,
+    bool Configured,
+    DateTimeOffset? CreatedAt,
+    DateTimeOffset? UpdatedAt)
+{
+    public static AgentResponse From(AgentResource resource)
+    {
+        var agent = resource.Definition;
+        return new(
+            agent.Name, agent.Instructions, agent.Model, agent.Tools, agent.Temperature, agent.MaxTokens, agent.MaxParallelTools,
+            agent.ToolTimeout.TotalSeconds, agent.MaxDepth, agent.HistoryBudget, agent.MultitaskStrategy,
+            resource.Version, resource.Source, resource.Configured, resource.CreatedAt, resource.UpdatedAt);
+    }
+}
+
+/// <summary>The answer of <c>GET /agents?format=native</c>: every agent, ordered by name.</summary>
+public sealed record AgentList(IReadOnlyList<AgentResponse> Data);
+
+/// <summary>The JSON of the native agent and model resources (<c>/agents</c>, <c>/models</c>): the contracts' camelCase, with nulls written (a null is a default).</summary>
+public static class ResourceJson
+{
+    public static JsonSerializerOptions Options { get; } = Create();
+
+    private static JsonSerializerOptions Create()
+    {
+        var options = new JsonSerializerOptions(ContractJson.Options) { DefaultIgnoreCondition = JsonIgnoreCondition.Never };
+        options.MakeReadOnly(populateMissingResolver: true);
+        return options;
+    }
+}

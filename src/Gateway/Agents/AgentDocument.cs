@@ -1,0 +1,312 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Conversations.Grains.Abstractions.Agents;
+using Conversations.Grains.Abstractions.Models;
+
+namespace Conversations.Gateway.Agents;
+
+/// <summary>
+/// Reads an agent's JSON (<see cref="AgentRequest"/>) into an <see cref="AgentDefinition"/>, checking every field; each
+/// error is keyed by the field's name (<c>temperature</c>, <c>tools[1]</c>) and its message names it too. Applies JSON
+/// merge patches (RFC 7396) for <c>PATCH</c>.
+/// </summary>
+internal static partial class AgentDocument
+{
+    public const int MaxNameLength = 64;
+    public const int MaxInstructionsLength = 32_000;
+    public const int MaxParallelTools = 64;
+    public const double MinToolTimeoutSeconds = 0.01;
+    public const double MaxToolTimeoutSeconds = 3600;
+    public const int MaxDepth = 100;
+
+    public const string NameRule = "name must be 1-64 characters: letters, digits, '_', '-' or '.'.";
+
+    /// <summary>The fields a client writes.</summary>
+    public static readonly IReadOnlyList<string> Fields =
+    [
+        "name", "instructions", "model", "tools", "temperature", "maxTokens", "maxParallelTools", "toolTimeoutSeconds",
+        "maxDepth", "historyBudget", "multitaskStrategy",
+    ];
+
+    /// <summary>Fields of <see cref="AgentResponse"/> the server sets; accepted in a body (a GET's answer sent back) and ignored.</summary>
+    private static readonly HashSet<string> ServerFields = new(StringComparer.Ordinal) { "version", "source", "configured", "createdAt", "updatedAt" };
+
+    public static bool IsValidName(string? name) => name is not null && NamePattern().IsMatch(name);
+
+    /// <summary>Adds an error for each field of <paramref name="body"/> that an agent does not have.</summary>
+    public static void CheckFields(JsonObject body, Dictionary<string, string[]> errors)
+    {
+        foreach (var (field, _) in body)
+        {
+            if (Fields.Contains(field) || ServerFields.Contains(field))
+            {
+                continue;
+            }
+
+            var camel = ToCamelCase(field);
+            errors[field] = [Fields.Contains(camel)
+                ? $"'{field}' is not a field of an agent; did you mean '{camel}'?"
+                : $"'{field}' is not a field of an agent; the fields are {string.Join(", ", Fields)}."];
+        }
+    }
+
+    /// <summary>The fields a client writes, of <paramref name="body"/> (the server's own dropped).</summary>
+    public static JsonObject Writable(JsonObject body)
+    {
+        var writable = new JsonObject();
+        foreach (var (field, value) in body)
+        {
+            if (!ServerFields.Contains(field))
+            {
+                writable[field] = value?.DeepClone();
+            }
+        }
+
+        return writable;
+    }
+
+    /// <summary>An agent's settings as JSON: the document a merge patch applies to.</summary>
+    public static JsonObject ToJson(AgentDefinition agent) =>
+        (JsonObject)JsonSerializer.SerializeToNode(
+            new AgentRequest(
+                agent.Name, agent.Instructions, agent.Model, agent.Tools, agent.Temperature, agent.MaxTokens, agent.MaxParallelTools,
+                agent.ToolTimeout.TotalSeconds, agent.MaxDepth, agent.HistoryBudget, agent.MultitaskStrategy),
+            ResourceJson.Options)!;
+
+    /// <summary>RFC 7396: <paramref name="patch"/> applied to <paramref name="target"/> (which it does not change).</summary>
+    public static JsonNode? MergePatch(JsonNode? target, JsonNode? patch)
+    {
+        if (patch is not JsonObject patchObject)
+        {
+            return patch?.DeepClone();
+        }
+
+        var result = target is JsonObject targetObject ? (JsonObject)targetObject.DeepClone() : new JsonObject();
+        foreach (var (field, value) in patchObject)
+        {
+            if (value is null)
+            {
+                result.Remove(field);
+            }
+            else
+            {
+                result[field] = MergePatch(result[field], value);
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// The agent named <paramref name="name"/> that <paramref name="body"/> describes: a field left out or null takes
+    /// its default. The model must be registered, unless it is <paramref name="currentModel"/> (the agent's model now,
+    /// which configuration or seed 003 may have set to a model id of the default endpoint). Null when an error was added.
+    /// </summary>
+    public static AgentDefinition? Read(JsonObject body, string name, ModelCatalog catalog, string? currentModel, Dictionary<string, string[]> errors)
+    {
+        var before = errors.Count;
+        var agent = new AgentDefinition(name);
+
+        if (body["instructions"] is { } instructions)
+        {
+            if (TryString(instructions, out var text) && text.Length <= MaxInstructionsLength)
+            {
+                agent = agent with { Instructions = text };
+            }
+            else
+            {
+                errors["instructions"] = [$"instructions must be a string of at most {MaxInstructionsLength} characters."];
+            }
+        }
+
+        ModelInfo? model = null;
+        if (body["model"] is { } modelNode)
+        {
+            if (!TryString(modelNode, out var modelName) || modelName.Length is 0 or > 128)
+            {
+                errors["model"] = ["model must be the name of a registered model (GET /models), or null for the default model."];
+            }
+            else if (modelName != currentModel && !catalog.IsRegistered(modelName))
+            {
+                errors["model"] = [$"model: no model is named '{modelName}'; registered: {string.Join(", ", catalog.Models.Select(m => m.Name))}."];
+            }
+            else
+            {
+                agent = agent with { Model = modelName };
+                model = catalog.Models.FirstOrDefault(m => m.Name == modelName);
+            }
+        }
+        else
+        {
+            model = catalog.Models.FirstOrDefault(m => m.Name == catalog.DefaultModel);
+        }
+
+        if (body["tools"] is { } toolsNode)
+        {
+            agent = agent with { Tools = ReadTools(toolsNode, catalog, model, errors) };
+        }
+
+        if (body["temperature"] is { } temperatureNode)
+        {
+            if (TryDouble(temperatureNode, out var temperature) && temperature is >= 0 and <= 2)
+            {
+                agent = agent with { Temperature = temperature };
+            }
+            else
+            {
+                errors["temperature"] = ["temperature must be between 0 and 2."];
+            }
+        }
+
+        if (body["maxTokens"] is { } maxTokensNode)
+        {
+            if (!TryInt(maxTokensNode, out var maxTokens) || maxTokens < 1)
+            {
+                errors["maxTokens"] = ["maxTokens must be a whole number of at least 1, or null for the model's default."];
+            }
+            else if (model?.ContextWindow is { } window && maxTokens > window)
+            {
+                errors["maxTokens"] = [$"maxTokens must be at most the context window of model '{model.Name}' ({window} tokens)."];
+            }
+            else
+            {
+                agent = agent with { MaxTokens = maxTokens };
+            }
+        }
+
+        if (body["maxParallelTools"] is { } parallelNode)
+        {
+            if (TryInt(parallelNode, out var parallel) && parallel is >= 1 and <= MaxParallelTools)
+            {
+                agent = agent with { MaxParallelTools = parallel };
+            }
+            else
+            {
+                errors["maxParallelTools"] = [$"maxParallelTools must be a whole number between 1 and {MaxParallelTools}."];
+            }
+        }
+
+        if (body["toolTimeoutSeconds"] is { } timeoutNode)
+        {
+            if (TryDouble(timeoutNode, out var seconds) && seconds is >= MinToolTimeoutSeconds and <= MaxToolTimeoutSeconds)
+            {
+                agent = agent with { ToolTimeout = TimeSpan.FromSeconds(seconds) };
+            }
+            else
+            {
+                errors["toolTimeoutSeconds"] = [string.Create(CultureInfo.InvariantCulture, $"toolTimeoutSeconds must be a number of seconds between {MinToolTimeoutSeconds} and {MaxToolTimeoutSeconds}.")];
+            }
+        }
+
+        if (body["maxDepth"] is { } depthNode)
+        {
+            if (TryInt(depthNode, out var depth) && depth is >= 1 and <= MaxDepth)
+            {
+                agent = agent with { MaxDepth = depth };
+            }
+            else
+            {
+                errors["maxDepth"] = [$"maxDepth must be a whole number between 1 and {MaxDepth}."];
+            }
+        }
+
+        if (body["historyBudget"] is { } budgetNode)
+        {
+            if (!TryInt(budgetNode, out var budget) || budget < 1)
+            {
+                errors["historyBudget"] = ["historyBudget must be a whole number of tokens, at least 1, or null for no limit."];
+            }
+            else if (model?.ContextWindow is { } window && budget > window)
+            {
+                errors["historyBudget"] = [$"historyBudget must be at most the context window of model '{model.Name}' ({window} tokens)."];
+            }
+            else
+            {
+                agent = agent with { HistoryBudget = budget };
+            }
+        }
+
+        if (body["multitaskStrategy"] is { } strategyNode)
+        {
+            if (TryString(strategyNode, out var strategy) && MultitaskStrategies.All.Contains(strategy))
+            {
+                agent = agent with { MultitaskStrategy = strategy };
+            }
+            else
+            {
+                errors["multitaskStrategy"] = [$"multitaskStrategy must be one of {string.Join(", ", MultitaskStrategies.All)}."];
+            }
+        }
+
+        return errors.Count == before ? agent : null;
+    }
+
+    private static List<string>? ReadTools(JsonNode node, ModelCatalog catalog, ModelInfo? model, Dictionary<string, string[]> errors)
+    {
+        if (node is not JsonArray array)
+        {
+            errors["tools"] = ["tools must be an array of tool names, or null for every tool."];
+            return null;
+        }
+
+        var tools = new List<string>(array.Count);
+        for (var i = 0; i < array.Count; i++)
+        {
+            if (array[i] is not { } item || !TryString(item, out var tool))
+            {
+                errors[$"tools[{i}]"] = [$"tools[{i}] must be a tool's name."];
+            }
+            else if (!catalog.Tools.Contains(tool, StringComparer.Ordinal))
+            {
+                errors[$"tools[{i}]"] = [$"tools[{i}]: no tool is named '{tool}'; available: {string.Join(", ", catalog.Tools)}."];
+            }
+            else if (tools.Contains(tool, StringComparer.Ordinal))
+            {
+                errors[$"tools[{i}]"] = [$"tools[{i}]: '{tool}' is listed twice."];
+            }
+            else
+            {
+                tools.Add(tool);
+            }
+        }
+
+        if (tools.Count > 0 && model is { SupportsTools: false })
+        {
+            errors["tools"] = [$"tools: model '{model.Name}' cannot call tools; leave tools empty, or choose another model."];
+        }
+
+        return tools;
+    }
+
+    private static bool TryString(JsonNode node, out string value)
+    {
+        value = "";
+        return node is JsonValue json && json.GetValueKind() == JsonValueKind.String && json.TryGetValue(out value!);
+    }
+
+    private static bool TryInt(JsonNode node, out int value)
+    {
+        value = 0;
+        return node is JsonValue json && json.GetValueKind() == JsonValueKind.Number && json.TryGetValue(out value);
+    }
+
+    private static bool TryDouble(JsonNode node, out double value)
+    {
+        value = 0;
+        return node is JsonValue json && json.GetValueKind() == JsonValueKind.Number && json.TryGetValue(out value) && double.IsFinite(value);
+    }
+
+    /// <summary><c>max_tokens</c> → <c>maxTokens</c>.</summary>
+    private static string ToCamelCase(string field)
+    {
+        var parts = field.Split('_', StringSplitOptions.RemoveEmptyEntries);
+        return parts.Length == 0
+            ? field
+            : string.Concat(parts.Select((part, i) => i == 0 ? part.ToLowerInvariant() : string.Concat(char.ToUpperInvariant(part[0]).ToString(), part[1..].ToLowerInvariant())));
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9_.-]{1,64}$")]
+    private static partial Regex NamePattern();
+}
