@@ -27,6 +27,7 @@ internal static partial class Log
     public const int RunResumedId = 1019;
     public const int RunNotResumedId = 1020;
     public const int RunEndStoredLateId = 1021;
+    public const int RunRequiresActionId = 1022;
     public const int ModelCallFailedId = 1100;
 
     [LoggerMessage(RunStartedId, LogLevel.Information, "Run {RunId} started on thread {ThreadId} with agent {Agent} and model {Model}")]
@@ -98,4 +99,7 @@ internal static partial class Log
         "Model {Model} at {Host} failed for run {RunId} on thread {ThreadId}: {ErrorCode}, HTTP status {HttpStatus}, error {Error}; cause: {Cause}")]
     public static partial void ModelCallFailed(
         ILogger logger, string? threadId, string? runId, string model, string host, string errorCode, string httpStatus, string error, string cause);
+
+    [LoggerMessage(RunRequiresActionId, LogLevel.Information, "Run {RunId} on thread {ThreadId} waits for the output of {Calls} client tool calls")]
+    public static partial void RunRequiresAction(ILogger logger, string threadId, string runId, int calls);
 }

@@ -75,3 +75,12 @@ public sealed record RunMessage(string Id, string Role, string Content, string F
 
 /// <summary>A tool call as a run result reports it.</summary>
 public sealed record RunToolCall(string Id, string Name, string Arguments, string? Result, string? Error, long DurationMs);
+
+/// <summary>Body of <c>POST /threads/{id}/runs/{runId}/tool-outputs</c>.</summary>
+/// <param name="ToolOutputs">One output per client tool call the run waits for.</param>
+public sealed record SubmitToolOutputsRequest(List<ToolOutputInput?>? ToolOutputs);
+
+/// <summary>A client's output of one tool call.</summary>
+/// <param name="ToolCallId">The call, as <c>run.requires_action</c> named it.</param>
+/// <param name="Output">What the tool returned, for the model.</param>
+public sealed record ToolOutputInput(string? ToolCallId, string? Output);

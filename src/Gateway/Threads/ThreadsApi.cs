@@ -44,6 +44,8 @@ public static partial class ThreadsApi
         threads.MapGet("/{threadId}/runs", ListRunsAsync).WithName("ListRuns").WithSummary("List a thread's runs, newest first (queued runs first), paged with limit and offset.");
         threads.MapGet("/{threadId}/runs/{runId}/events", StreamRunEventsAsync).WithName("StreamRunEvents")
             .WithSummary("Join one run's stream: its events from its start (or after Last-Event-ID), then live; ends with the run.");
+        threads.MapPost("/{threadId}/runs/{runId}/tool-outputs", SubmitToolOutputsAsync).WithName("SubmitToolOutputs")
+            .WithSummary("Give a run waiting on run.requires_action the outputs of its client tool calls (all or none are taken).");
         threads.MapGet("/{threadId}/runs/{runId}", GetRunAsync).WithName("GetRun").WithSummary("Get a run.");
         threads.MapPost("/{threadId}/runs/{runId}/cancel", CancelRunAsync).WithName("CancelRun").WithSummary("Cancel a run (idempotent).");
         return app;
@@ -347,6 +349,51 @@ public static partial class ThreadsApi
             detail: $"{field} {cursor} is after the thread's last event, {lastSequence}.",
             title: "The resume cursor is beyond the end of the thread's event stream.",
             extensions: new Dictionary<string, object?> { ["lastSequence"] = lastSequence });
+
+    private static async Task<IResult> SubmitToolOutputsAsync(
+        string threadId, string runId, SubmitToolOutputsRequest? request, IGrainFactory grains, CancellationToken cancellationToken)
+    {
+        if (request?.ToolOutputs is not { Count: > 0 } outputs)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["toolOutputs"] = ["toolOutputs must list at least one {toolCallId, output}."] });
+        }
+
+        var errors = new Dictionary<string, string[]>();
+        for (var i = 0; i < outputs.Count; i++)
+        {
+            if (string.IsNullOrEmpty(outputs[i]?.ToolCallId))
+            {
+                errors[$"toolOutputs[{i}].toolCallId"] = ["toolCallId must name a tool call of the run."];
+            }
+
+            if (outputs[i]?.Output is null)
+            {
+                errors[$"toolOutputs[{i}].output"] = ["output must be a string."];
+            }
+            else if (outputs[i]!.Output!.Length > 1_000_000)
+            {
+                errors[$"toolOutputs[{i}].output"] = ["output must be at most 1,000,000 characters."];
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        var result = await grains.GetGrain<IThreadGrain>(threadId).SubmitToolOutputsAsync(
+            runId, [.. outputs.Select(o => new ToolOutput(o!.ToolCallId!, o.Output!))], cancellationToken);
+        return result switch
+        {
+            SubmitToolOutputsResult.Accepted accepted => TypedResults.Ok(accepted.Run),
+            SubmitToolOutputsResult.NotWaiting notWaiting => TypedResults.Problem(
+                notWaiting.Reason,
+                statusCode: StatusCodes.Status409Conflict,
+                title: "The run does not wait for these outputs",
+                extensions: new Dictionary<string, object?> { ["toolCallIds"] = notWaiting.ToolCallIds }),
+            _ => RunNotFound(threadId, runId),
+        };
+    }
 
     private static async Task<Results<Ok<RunRecord>, ProblemHttpResult>> GetRunAsync(
         string threadId, string runId, IGrainFactory grains, CancellationToken cancellationToken)

@@ -47,7 +47,21 @@ public sealed record AgentDefinition([Id(0)] string Name)
     /// </summary>
     [Id(10)]
     public int? HistoryBudget { get; init; }
+
+    /// <summary>
+    /// Tools the client runs (as OpenAI Assistants' <c>requires_action</c>): when the model calls one, the run says
+    /// <c>run.requires_action</c> and waits for its output from any client (<c>POST …/runs/{id}/tool-outputs</c>).
+    /// </summary>
+    [Id(11)]
+    public IReadOnlyList<ClientToolDefinition>? ClientTools { get; init; }
 }
+
+/// <summary>A tool the client runs: described to the model like any other, answered by a client.</summary>
+/// <param name="Name">The function name.</param>
+/// <param name="Description">What the tool does, for the model.</param>
+/// <param name="Parameters">The JSON schema of its arguments, as JSON text.</param>
+[GenerateSerializer, Immutable, Alias("conv.ClientToolDefinition")]
+public sealed record ClientToolDefinition([Id(0)] string Name, [Id(1)] string Description, [Id(2)] string Parameters);
 
 public static class MultitaskStrategies
 {

@@ -18,6 +18,7 @@ public static class EventTypes
     public const string RunQueued = "run.queued";
     public const string RunSteered = "run.steered";
     public const string RunRolledBack = "run.rolled_back";
+    public const string RunRequiresAction = "run.requires_action";
 }
 
 /// <summary>The statuses of <see cref="AgentStatusChanged"/>, as seed 004 names them.</summary>

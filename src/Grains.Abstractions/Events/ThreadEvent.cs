@@ -26,6 +26,7 @@ namespace Conversations.Grains.Abstractions.Events;
 [JsonDerivedType(typeof(RunQueued), EventTypes.RunQueued)]
 [JsonDerivedType(typeof(RunSteered), EventTypes.RunSteered)]
 [JsonDerivedType(typeof(RunRolledBack), EventTypes.RunRolledBack)]
+[JsonDerivedType(typeof(RunRequiresAction), EventTypes.RunRequiresAction)]
 [GenerateSerializer, Immutable, Alias("conv.ThreadEvent")]
 public abstract record ThreadEvent
 {
@@ -283,4 +284,21 @@ public sealed record RunRolledBack : ThreadEvent
 
     [JsonIgnore]
     public override string Type => EventTypes.RunRolledBack;
+}
+
+/// <summary>
+/// The run waits for clients to run tools (the agent's client tools): any client submits each call's output with
+/// <c>POST /threads/{thread}/runs/{run}/tool-outputs</c>; a call without one by <see cref="Deadline"/> fails.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("conv.RunRequiresAction")]
+public sealed record RunRequiresAction : ThreadEvent
+{
+    [Id(0)]
+    public required IReadOnlyList<ToolCallInfo> Calls { get; init; }
+
+    [Id(1)]
+    public DateTimeOffset Deadline { get; init; }
+
+    [JsonIgnore]
+    public override string Type => EventTypes.RunRequiresAction;
 }

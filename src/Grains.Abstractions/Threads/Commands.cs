@@ -235,3 +235,30 @@ public abstract record CancelRunResult
     [GenerateSerializer, Immutable, Alias("conv.CancelRunResult.NotFound")]
     public sealed record NotFound : CancelRunResult;
 }
+
+/// <summary>A client's output for one call of a client tool.</summary>
+[GenerateSerializer, Immutable, Alias("conv.ToolOutput")]
+public sealed record ToolOutput([Id(0)] string ToolCallId, [Id(1)] string Output);
+
+/// <summary>The answer to a submission of client tool outputs.</summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
+[JsonDerivedType(typeof(Accepted), "accepted")]
+[JsonDerivedType(typeof(RunNotFound), "runNotFound")]
+[JsonDerivedType(typeof(NotWaiting), "notWaiting")]
+[GenerateSerializer, Immutable, Alias("conv.SubmitToolOutputsResult")]
+public abstract record SubmitToolOutputsResult
+{
+    private SubmitToolOutputsResult() { }
+
+    /// <summary>The outputs were taken; the run goes on once it has every output it waits for.</summary>
+    [GenerateSerializer, Immutable, Alias("conv.SubmitToolOutputsResult.Accepted")]
+    public sealed record Accepted([Id(0)] RunRecord Run) : SubmitToolOutputsResult;
+
+    /// <summary>No such thread or run.</summary>
+    [GenerateSerializer, Immutable, Alias("conv.SubmitToolOutputsResult.RunNotFound")]
+    public sealed record RunNotFound : SubmitToolOutputsResult;
+
+    /// <summary>The run waits for none of these calls (unknown ids, answered already, or the run is not waiting); nothing was taken.</summary>
+    [GenerateSerializer, Immutable, Alias("conv.SubmitToolOutputsResult.NotWaiting")]
+    public sealed record NotWaiting([Id(0)] IReadOnlyList<string> ToolCallIds, [Id(1)] string Reason) : SubmitToolOutputsResult;
+}

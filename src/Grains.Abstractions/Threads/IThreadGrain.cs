@@ -43,6 +43,12 @@ public interface IThreadGrain : IGrainWithStringKey
     [Alias("ListRuns")]
     Task<RunPage?> ListRunsAsync(int offset, int limit, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Gives the active run outputs of its client tool calls (<c>run.requires_action</c>); all or none are taken.
+    /// </summary>
+    [Alias("SubmitToolOutputs")]
+    Task<SubmitToolOutputsResult> SubmitToolOutputsAsync(string runId, IReadOnlyList<ToolOutput> outputs, CancellationToken cancellationToken = default);
+
     /// <summary>Returns a run of this thread, or null.</summary>
     [Alias("GetRun")]
     Task<RunRecord?> GetRunAsync(string runId, CancellationToken cancellationToken = default);

@@ -30,6 +30,15 @@ public interface IRunSink
     /// at each model-call boundary, and once more before it ends, so a steer is never acknowledged and dropped.
     /// </summary>
     Task<IReadOnlyList<ThreadMessage>> JoinSteeredAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Announces <c>run.requires_action</c> for calls of client tools and returns, per call id, the output a client
+    /// will submit; the loop waits for each at most <see cref="ClientToolTimeout"/>.
+    /// </summary>
+    Task<IReadOnlyDictionary<string, Task<string>>> RequestToolOutputsAsync(IReadOnlyList<ToolCallInfo> calls, CancellationToken cancellationToken);
+
+    /// <summary>How long a client tool call waits for its output.</summary>
+    TimeSpan ClientToolTimeout { get; }
 }
 
 /// <summary>How a run ended when it did not throw.</summary>
@@ -58,6 +67,12 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
         var context = new List<ThreadMessage>(history);
         var agentTools = tools.Select(agent.Tools);
         var definitions = agentTools.Select(t => t.Definition).ToList();
+        foreach (var clientTool in agent.ClientTools ?? [])
+        {
+            using var schema = JsonDocument.Parse(clientTool.Parameters);
+            definitions.Add(new ToolDefinition(clientTool.Name, clientTool.Description, schema.RootElement.Clone()));
+        }
+
         Usage? usage = null;
 
         // A resumed run goes on counting its model calls from where it was.
@@ -282,12 +297,24 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
     {
         using var gate = new SemaphoreSlim(Math.Max(1, agent.MaxParallelTools));
         var allowed = agent.Tools is null ? null : new HashSet<string>(agent.Tools, StringComparer.Ordinal);
+        var clientTools = (agent.ClientTools ?? []).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var clientCalls = calls.Where(c => clientTools.Contains(c.Name)).ToList();
+        var clientOutputs = clientCalls.Count > 0
+            ? await sink.RequestToolOutputsAsync(clientCalls, cancellationToken)
+            : new Dictionary<string, Task<string>>();
         var outcomes = await Task.WhenAll(calls.Select(async call =>
         {
-            await gate.WaitAsync(cancellationToken);
+            var client = clientOutputs.TryGetValue(call.Id, out var output);
+            if (!client)
+            {
+                await gate.WaitAsync(cancellationToken);
+            }
+
             try
             {
-                var outcome = await InvokeToolAsync(call, allowed, agent.ToolTimeout, cancellationToken);
+                var outcome = client
+                    ? await AwaitClientOutputAsync(call, output!, sink.ClientToolTimeout, cancellationToken)
+                    : await InvokeToolAsync(call, allowed, agent.ToolTimeout, cancellationToken);
 
                 // Recorded before anyone hears of it: a run resumed after a crash sees the result and never runs the call again.
                 var message = new ThreadMessage(Ids.NewMessageId(), 0, MessageRoles.Tool, outcome.Error is null ? outcome.Result! : ToolResults.FormatError(outcome.Error), time.GetUtcNow())
@@ -306,7 +333,10 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
             }
             finally
             {
-                gate.Release();
+                if (!client)
+                {
+                    gate.Release();
+                }
             }
         }));
 
@@ -315,6 +345,24 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
     }
 
     private sealed record ToolOutcome(string? Result, string? Error, long DurationMs);
+
+    /// <summary>A client tool call: the output a client submits, or an error for the model when none comes in time.</summary>
+    private async Task<ToolOutcome> AwaitClientOutputAsync(ToolCallInfo call, Task<string> output, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        try
+        {
+            var result = await output.WaitAsync(timeout, time, cancellationToken);
+            return new ToolOutcome(result, null, (long)time.GetElapsedTime(started).TotalMilliseconds);
+        }
+        catch (TimeoutException)
+        {
+            return new ToolOutcome(
+                null,
+                $"No client submitted the output of '{call.Name}' within {timeout.TotalSeconds:0.###} s.",
+                (long)time.GetElapsedTime(started).TotalMilliseconds);
+        }
+    }
 
     private async Task<ToolOutcome> InvokeToolAsync(
         ToolCallInfo call, HashSet<string>? allowed, TimeSpan timeout, CancellationToken cancellationToken)

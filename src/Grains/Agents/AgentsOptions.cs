@@ -40,6 +40,9 @@ public sealed class AgentSettings
     [Range(1, int.MaxValue)]
     public int? HistoryBudget { get; set; }
 
+    /// <summary>Tools the client runs (<see cref="AgentDefinition.ClientTools"/>).</summary>
+    public List<ClientToolSettings>? ClientTools { get; set; }
+
     public AgentDefinition ToDefinition(string name)
     {
         var definition = new AgentDefinition(name)
@@ -53,7 +56,20 @@ public sealed class AgentSettings
             Temperature = Temperature,
             MaxTokens = MaxTokens,
             HistoryBudget = HistoryBudget,
+            ClientTools = ClientTools?.Select(t => new ClientToolDefinition(t.Name, t.Description ?? "", t.Parameters ?? """{"type":"object","properties":{}}""")).ToList(),
         };
         return Instructions is null ? definition : definition with { Instructions = Instructions };
     }
+}
+
+/// <summary>A client tool in configuration (<c>Agents:{name}:ClientTools:{i}</c>).</summary>
+public sealed class ClientToolSettings
+{
+    [Required]
+    public string Name { get; set; } = "";
+
+    public string? Description { get; set; }
+
+    /// <summary>The JSON schema of the arguments, as JSON text.</summary>
+    public string? Parameters { get; set; }
 }

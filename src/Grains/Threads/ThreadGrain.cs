@@ -73,6 +73,10 @@ public sealed class ThreadGrain(
 
     private QueuedRun[] Queue => state.State.Queue;
 
+    private TimeSpan ClientToolTimeout => runOptions.Value.ClientToolTimeout;
+
+    private void LogRequiresAction(string runId, int calls) => Log.RunRequiresAction(logger, ThreadId, runId, calls);
+
     private DateTimeOffset Now() => time.GetUtcNow();
 
     private ThreadEventStream Stream => _stream ?? throw new InvalidOperationException("The grain is not active.");
@@ -216,6 +220,36 @@ public sealed class ThreadGrain(
         var limit = Math.Clamp(request.Limit, 1, 1000);
         var page = await history.ReadMessagesAsync(ThreadId, afterOrdinal, limit + 1, cancellationToken);
         return new MessagePage(page.Take(limit).ToList(), page.Count > limit);
+    }
+
+    /// <inheritdoc />
+    public async Task<SubmitToolOutputsResult> SubmitToolOutputsAsync(string runId, IReadOnlyList<ToolOutput> outputs, CancellationToken cancellationToken = default)
+    {
+        if (!Exists || await GetRunAsync(runId, cancellationToken) is null)
+        {
+            return new SubmitToolOutputsResult.RunNotFound();
+        }
+
+        var ids = outputs.Select(o => o.ToolCallId).ToList();
+        if (_activeRun is not { } active || active.RunId != runId)
+        {
+            return new SubmitToolOutputsResult.NotWaiting(ids, "The run is not active: it waits for no tool output.");
+        }
+
+        var duplicates = ids.GroupBy(id => id, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
+        if (duplicates.Count > 0)
+        {
+            return new SubmitToolOutputsResult.NotWaiting(duplicates, "Each tool call takes one output.");
+        }
+
+        var notAwaited = active.NotAwaited(ids);
+        if (notAwaited.Count > 0)
+        {
+            return new SubmitToolOutputsResult.NotWaiting(notAwaited, "The run waits for no output of these tool calls (unknown, or answered already).");
+        }
+
+        active.Submit(outputs);
+        return new SubmitToolOutputsResult.Accepted(active.Record);
     }
 
     /// <inheritdoc />
@@ -1110,6 +1144,23 @@ public sealed class ThreadGrain(
             return messages;
         }
 
+        public TimeSpan ClientToolTimeout => grain.ClientToolTimeout;
+
+        public async Task<IReadOnlyDictionary<string, Task<string>>> RequestToolOutputsAsync(IReadOnlyList<ToolCallInfo> calls, CancellationToken cancellationToken)
+        {
+            // Waiting before anyone is told: an output submitted the moment the event arrives finds its call.
+            var outputs = calls.ToDictionary(c => c.Id, c => run.AwaitToolOutput(c.Id), StringComparer.Ordinal);
+            await grain.Stream.AppendAsync(new RunRequiresAction
+            {
+                ThreadId = grain.ThreadId,
+                RunId = run.RunId,
+                Calls = calls,
+                Deadline = grain.Now() + ClientToolTimeout,
+            });
+            grain.LogRequiresAction(run.RunId, calls.Count);
+            return outputs;
+        }
+
         // Numbering and storing are one step: tool calls running in parallel store their results as each ends.
         private readonly SemaphoreSlim _appendGate = new(1, 1);
 
@@ -1154,6 +1205,29 @@ public sealed class ThreadGrain(
         public CancellationToken Token => _cancellation.Token;
         public RunError? InterruptedBy { get; private set; }
         public Task Completion { get; set; } = Task.CompletedTask;
+
+        private readonly Dictionary<string, TaskCompletionSource<string>> _toolOutputs = new(StringComparer.Ordinal);
+
+        /// <summary>A client tool call the run now waits for.</summary>
+        public Task<string> AwaitToolOutput(string callId)
+        {
+            var output = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _toolOutputs[callId] = output;
+            return output.Task;
+        }
+
+        /// <summary>The submitted calls the run does not wait for (unknown, or answered already).</summary>
+        public List<string> NotAwaited(IEnumerable<string> callIds) =>
+            [.. callIds.Where(id => !_toolOutputs.TryGetValue(id, out var output) || output.Task.IsCompleted)];
+
+        /// <summary>Hands outputs to the calls that wait for them.</summary>
+        public void Submit(IEnumerable<ToolOutput> outputs)
+        {
+            foreach (var output in outputs)
+            {
+                _toolOutputs[output.ToolCallId].TrySetResult(output.Output);
+            }
+        }
 
         /// <summary>Why a cancel came (the <c>run.cancelled</c> reason).</summary>
         public string CancelReason { get; private set; } = "cancelled by request";

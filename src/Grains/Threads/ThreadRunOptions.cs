@@ -15,6 +15,9 @@ public sealed class ThreadRunOptions
 
     /// <summary>How many times one run may be resumed; a run lost once more fails as interrupted.</summary>
     public int MaxResumes { get; set; } = 1;
+
+    /// <summary>How long a run waits for a client's output of a client tool call; the call then fails.</summary>
+    public TimeSpan ClientToolTimeout { get; set; } = TimeSpan.FromMinutes(10);
 }
 
 /// <summary>Values of <see cref="ThreadRunOptions.OnLostRun"/>.</summary>

@@ -99,6 +99,10 @@ internal static class StorageSamples
             new RunQueued { ThreadId = threadId, RunId = "run_2", UserMessageId = "msg_9", Position = 2 },
             new RunSteered { ThreadId = threadId, RunId = runId, MessageId = "msg_8" },
             new RunRolledBack { ThreadId = threadId, RunId = runId, FromOrdinal = 3, RemovedMessages = 4 },
+            new RunRequiresAction
+            {
+                ThreadId = threadId, RunId = runId, Calls = [new ToolCallInfo("call_3", "get_location", """{"precision":"city"}""")], Deadline = T0.AddMinutes(10),
+            },
         ];
         return events.Select((e, i) => e with { Sequence = i + 1, CreatedAt = T0.AddMilliseconds(i * 137) }).ToArray();
     }
