@@ -36,50 +36,10 @@ public static class EventCursor
         long.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out sequence);
 
     /// <summary>
-    /// Null when the thread has an event at or after <paramref name="cursor"/> (so resuming after it loses nothing: a
-    /// cursor inside a range a crash skipped resumes at the next event), else the sequence of the thread's last event
-    /// (0 for none): the cursor lies beyond the end, and a subscription after it would skip every new event until the
-    /// numbering passed it.
+    /// Null when resuming after <paramref name="cursor"/> loses nothing, else the thread's last sequence: the cursor
+    /// lies beyond the end, and a subscription after it would skip every new event until the numbering passed it.
+    /// The thread's last sequence counts the numbers a crashed activation reserved (the next event comes after them),
+    /// so a cursor inside a range a crash skipped is not beyond the end: it resumes at the next event.
     /// </summary>
-    public static async Task<long?> BeyondEndAsync(IThreadGrain grain, long cursor, CancellationToken cancellationToken)
-    {
-        if (cursor == 0 || (await grain.ReadEventsAsync(cursor - 1, long.MaxValue, 1, cancellationToken)).Count > 0)
-        {
-            return null;
-        }
-
-        return await LastSequenceBelowAsync(grain, cursor, cancellationToken);
-    }
-
-    /// <summary>
-    /// The sequence of the thread's last event, which is below <paramref name="bound"/> (0 for none), found with finite
-    /// reads only (the grain has no call for it): a galloping search from the start, O(log n) reads of a few events.
-    /// </summary>
-    private static async Task<long> LastSequenceBelowAsync(IThreadGrain grain, long bound, CancellationToken cancellationToken)
-    {
-        const int PageSize = 100;
-        long known = 0; // 0, or an event's sequence: the last event is at or after it, and before bound.
-        long step = 1;
-        while (bound - known > 1)
-        {
-            var probe = known + Math.Min(step, (bound - known) / 2);
-            var page = await grain.ReadEventsAsync(probe - 1, long.MaxValue, PageSize, cancellationToken);
-            if (page.Count == 0)
-            {
-                bound = probe;
-                continue;
-            }
-
-            known = page[^1].Sequence;
-            if (page.Count < PageSize)
-            {
-                // Every event from the probe on: the last one is the thread's last.
-                return known;
-            }
-
-            step = step > long.MaxValue / 4 ? step : step * 2;
-        }
-
-        return known;
-    }
+    public static long? BeyondEnd(ThreadSnapshot thread, long cursor) => cursor > thread.LastSequence ? thread.LastSequence : null;
 }

@@ -278,7 +278,7 @@ public static partial class ThreadsApi
             return ThreadNotFound(threadId);
         }
 
-        if (cursor is { } resumed && await EventCursor.BeyondEndAsync(grain, afterSequence, cancellationToken) is { } lastSequence)
+        if (cursor is { } resumed && EventCursor.BeyondEnd(thread, afterSequence) is { } lastSequence)
         {
             return CursorBeyondEnd(resumed.Field, afterSequence, lastSequence);
         }
