@@ -126,9 +126,8 @@ public static partial class ThreadsApi
             return ThreadNotFound(threadId);
         }
 
-        // The grain answers an unknown cursor with an empty last page, as it answers the id of the last message:
-        // told apart here, so a client with a wrong cursor hears so instead of believing it has read everything.
-        if (after is not null && page.Data.Count == 0 && !await HasMessageAsync(grain, after, cancellationToken))
+        // A wrong cursor is said so, not answered with an empty last page the client would take for the end.
+        if (page.UnknownAfter)
         {
             return TypedResults.ValidationProblem(
                 new Dictionary<string, string[]> { ["after"] = [$"after must be the id of a message of this thread (a page's lastId); thread '{threadId}' has no message '{after}'."] },
@@ -142,27 +141,6 @@ public static partial class ThreadsApi
     /// Whether the thread has a message with this id: read through the pages, since the grain has no lookup of its own.
     /// Only asked when a cursor gave an empty page (it is the last message, or unknown).
     /// </summary>
-    private static async Task<bool> HasMessageAsync(IThreadGrain grain, string messageId, CancellationToken cancellationToken)
-    {
-        string? cursor = null;
-        while (await grain.GetMessagesAsync(new MessagePageRequest(cursor, 1000), cancellationToken) is { Data.Count: > 0 } page)
-        {
-            if (page.Data.Any(m => m.Id == messageId))
-            {
-                return true;
-            }
-
-            if (!page.HasMore)
-            {
-                return false;
-            }
-
-            cursor = page.LastId;
-        }
-
-        return false;
-    }
-
     private static async Task<IResult> SendMessageAsync(
         string threadId, SendMessageRequest? request, [AsParameters] ThreadServicesParameters services, CancellationToken cancellationToken)
     {

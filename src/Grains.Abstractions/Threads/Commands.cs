@@ -95,6 +95,10 @@ public sealed record MessagePageRequest([Id(0)] string? After, [Id(1)] int Limit
 [GenerateSerializer, Immutable, Alias("conv.MessagePage")]
 public sealed record MessagePage([Id(0)] IReadOnlyList<ThreadMessage> Data, [Id(1)] bool HasMore)
 {
+    /// <summary>True when the request's <c>After</c> is no message of the thread (the page is then empty).</summary>
+    [Id(2)]
+    public bool UnknownAfter { get; init; }
+
     public string? FirstId => Data.Count > 0 ? Data[0].Id : null;
     public string? LastId => Data.Count > 0 ? Data[^1].Id : null;
 }

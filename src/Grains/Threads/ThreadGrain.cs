@@ -211,7 +211,7 @@ public sealed class ThreadGrain(
             var ordinal = await history.FindMessageOrdinalAsync(ThreadId, request.After, cancellationToken);
             if (ordinal is null)
             {
-                return new MessagePage([], false);
+                return new MessagePage([], false) { UnknownAfter = true };
             }
 
             afterOrdinal = ordinal.Value;
