@@ -6,6 +6,7 @@ using Conversations.Grains.Abstractions.Events;
 using Conversations.Grains.Abstractions.Threads;
 using Conversations.Grains.Models;
 using Conversations.Grains.Tools;
+using Conversations.Grains.Tools.Validation;
 
 namespace Conversations.Grains.Agents;
 
@@ -333,6 +334,12 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
         catch (JsonException ex)
         {
             return new ToolOutcome(null, $"The arguments of '{call.Name}' are not valid JSON: {ex.Message}", Elapsed());
+        }
+
+        // Arguments that do not match the tool's schema never reach the tool: the model reads what is wrong instead.
+        if (ToolArguments.Validate(tool.Definition, arguments) is { } invalid)
+        {
+            return new ToolOutcome(null, invalid, Elapsed());
         }
 
         using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
