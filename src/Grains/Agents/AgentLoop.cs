@@ -46,6 +46,15 @@ public sealed record AgentLoopResult(string StopReason, Usage? Usage);
 /// </summary>
 public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider time)
 {
+    /// <summary>
+    /// The token budget of the history each model call is sent (<see cref="HistoryBudget.Trim"/>: older turns are left
+    /// out, never a tool call without its results, never the instructions or the latest user message); null, the
+    /// default, sends the whole history. Its one source is the agent's history budget: whoever creates the loop for a
+    /// run sets it from the agent definition's budget field. Only what the model is sent is trimmed, never the stored
+    /// history.
+    /// </summary>
+    public int? HistoryBudgetTokens { get; init; }
+
     /// <summary>Runs the loop over <paramref name="history"/> (which ends with the user message that started the run).</summary>
     public async Task<AgentLoopResult> RunAsync(
         string threadId,
@@ -72,7 +81,8 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
                 },
                 cancellationToken);
 
-            var request = new ModelRequest(agent.Instructions, HistoryForModel.Prepare(context), definitions)
+            var messages = HistoryBudget.Trim(agent.Instructions, HistoryForModel.Prepare(context), HistoryBudgetTokens);
+            var request = new ModelRequest(agent.Instructions, messages, definitions)
             {
                 Temperature = agent.Temperature,
                 MaxTokens = agent.MaxTokens,
