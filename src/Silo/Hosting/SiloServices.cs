@@ -44,7 +44,8 @@ public static class SiloServices
         });
         services.AddSingleton<ITool, CalculateTool>();
         services.AddSingleton<ITool, GetTimeTool>();
-        services.AddSingleton(sp => new ToolRegistry(sp.GetServices<ITool>()));
+        // The registry of the built-ins above and the HTTP tools (Tools:Http).
+        services.AddConfiguredTools();
         services.AddHostedService<ModelAnnouncement>();
         services.AddSingleton<ActiveRuns>();
         services.AddHostedService<WatchesEndOnDeactivation>();
