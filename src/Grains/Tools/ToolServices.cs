@@ -1,4 +1,5 @@
 using Conversations.Grains.Tools.Http;
+using Conversations.Grains.Tools.Mcp;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
@@ -11,7 +12,8 @@ public static class ToolServices
 {
     /// <summary>
     /// The <see cref="ToolRegistry"/> over the <see cref="ITool"/> built-ins registered elsewhere, the HTTP tools of
-    /// <c>Tools:Http</c>. Bad declarations stop the silo at start with a message naming the setting.
+    /// <c>Tools:Http</c> and the MCP servers of <c>Tools:Mcp</c> (listed at start by a hosted service). Bad
+    /// declarations stop the silo at start with a message naming the setting.
     /// </summary>
     public static IServiceCollection AddConfiguredTools(this IServiceCollection services)
     {
@@ -27,6 +29,14 @@ public static class ToolServices
             // A circuit per host: one failing service does not pause the tools of another.
             .SelectPipelineByAuthority();
         services.AddSingleton<IToolSource, HttpToolSource>();
+
+        services.AddSingleton<IConfigureOptions<McpServersOptions>, McpServersSetup>();
+        services.AddSingleton<IValidateOptions<McpServersOptions>, McpServersSetup>();
+        services.AddOptions<McpServersOptions>().ValidateOnStart();
+        services.AddHttpClient(McpServer.HttpClientName).ConfigureHttpClient(client => client.Timeout = Timeout.InfiniteTimeSpan).RedactLoggedHeaders(_ => true);
+        services.AddSingleton<McpToolSource>();
+        services.AddSingleton<IToolSource>(provider => provider.GetRequiredService<McpToolSource>());
+        services.AddHostedService(provider => provider.GetRequiredService<McpToolSource>());
 
         services.AddSingleton(provider => new ToolRegistry(provider.GetServices<ITool>(), provider.GetServices<IToolSource>()));
         return services;

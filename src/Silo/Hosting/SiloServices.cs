@@ -44,7 +44,7 @@ public static class SiloServices
         });
         services.AddSingleton<ITool, CalculateTool>();
         services.AddSingleton<ITool, GetTimeTool>();
-        // The registry of the built-ins above and the HTTP tools (Tools:Http).
+        // The registry of the built-ins above, the HTTP tools (Tools:Http) and the MCP servers' tools (Tools:Mcp).
         services.AddConfiguredTools();
         services.AddHostedService<ModelAnnouncement>();
         services.AddSingleton<ActiveRuns>();

@@ -1,5 +1,6 @@
 using Conversations.Grains.Tools;
 using Conversations.Grains.Tools.Calculate;
+using Conversations.Grains.Tools.Mcp;
 using Conversations.Tests.Fakes;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -41,7 +42,11 @@ public sealed class ToolHost : IAsyncDisposable
             .AddConfiguredTools()
             .BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
         var host = new ToolHost(services, logs);
-        await Task.CompletedTask;
+        if (start)
+        {
+            await services.GetRequiredService<McpToolSource>().StartAsync(cancellationToken);
+        }
+
         return host;
     }
 
