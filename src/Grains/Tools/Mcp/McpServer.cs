@@ -91,8 +91,9 @@ public sealed class McpServer : IAsyncDisposable
                 },
                 cancellationToken).ConfigureAwait(false);
         }
-        catch (McpException ex)
+        catch (McpProtocolException ex)
         {
+            // A JSON-RPC error from the server (an unknown tool, invalid parameters): the session is fine.
             throw new ToolException($"The MCP server '{_spec.Name}' refused the call: {_redactor.Redact(ex.Message)}", ex);
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is not OperationCanceledException)
