@@ -49,9 +49,10 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
     /// <summary>
     /// The token budget of the history each model call is sent (<see cref="HistoryBudget.Trim"/>: older turns are left
     /// out, never a tool call without its results, never the instructions or the latest user message); null, the
-    /// default, sends the whole history. Its one source is the agent's history budget: whoever creates the loop for a
-    /// run sets it from the agent definition's budget field. Only what the model is sent is trimmed, never the stored
-    /// history.
+    /// default, sends the whole history. It comes from the agent's history budget (the history-budget field that the
+    /// agents API adds to <see cref="AgentDefinition"/>), set where the thread grain creates the loop for a run:
+    /// <c>new AgentLoop(model, tools, time) { HistoryBudgetTokens = agent.HistoryBudget }</c>. Only what the model is
+    /// sent is trimmed, never the stored history.
     /// </summary>
     public int? HistoryBudgetTokens { get; init; }
 
