@@ -6,6 +6,7 @@ using Conversations.Grains.Abstractions.Events;
 using Conversations.Grains.Abstractions.Threads;
 using Conversations.Grains.Models;
 using Conversations.Grains.Tools;
+using Conversations.Grains.Tools.Validation;
 
 namespace Conversations.Grains.Agents;
 
@@ -54,6 +55,14 @@ public sealed record AgentLoopResult(string StopReason, Usage? Usage);
 /// </summary>
 public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider time)
 {
+    /// <summary>
+    /// The token budget of the history each model call is sent (<see cref="HistoryBudget.Trim"/>: older turns are left
+    /// out, never a tool call without its results, never the instructions or the latest user message); null, the
+    /// default, sends the whole history. The thread grain sets it from the run's agent
+    /// (<see cref="AgentDefinition.HistoryBudget"/>). Only what the model is sent is trimmed, never the stored history.
+    /// </summary>
+    public int? HistoryBudgetTokens { get; init; }
+
     /// <summary>Runs the loop over <paramref name="history"/> (which ends with the user message that started the run).</summary>
     public async Task<AgentLoopResult> RunAsync(
         string threadId,
@@ -88,7 +97,8 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
                 },
                 cancellationToken);
 
-            var request = new ModelRequest(agent.Instructions, HistoryForModel.Prepare(context), definitions)
+            var messages = HistoryBudget.Trim(agent.Instructions, HistoryForModel.Prepare(context), HistoryBudgetTokens);
+            var request = new ModelRequest(agent.Instructions, messages, definitions)
             {
                 Temperature = agent.Temperature,
                 MaxTokens = agent.MaxTokens,
@@ -385,6 +395,12 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
         catch (JsonException ex)
         {
             return new ToolOutcome(null, $"The arguments of '{call.Name}' are not valid JSON: {ex.Message}", Elapsed());
+        }
+
+        // Arguments that do not match the tool's schema never reach the tool: the model reads what is wrong instead.
+        if (ToolArguments.Validate(tool.Definition, arguments) is { } invalid)
+        {
+            return new ToolOutcome(null, invalid, Elapsed());
         }
 
         using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

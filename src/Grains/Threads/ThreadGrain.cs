@@ -715,7 +715,8 @@ public sealed class ThreadGrain(
         try
         {
             var context = await history.ReadMessagesAsync(ThreadId, 0, int.MaxValue, run.Token);
-            var result = await new AgentLoop(model, tools, time).RunAsync(ThreadId, run.RunId, agent, context, sink, run.Token, firstDepth);
+            var loop = new AgentLoop(model, tools, time) { HistoryBudgetTokens = agent.HistoryBudget };
+            var result = await loop.RunAsync(ThreadId, run.RunId, agent, context, sink, run.Token, firstDepth);
             ended = run.Record with { Status = RunStatuses.Completed, StopReason = result.StopReason, Usage = result.Usage };
             terminal = new RunCompleted { ThreadId = ThreadId, RunId = run.RunId, StopReason = result.StopReason, Usage = result.Usage };
             Log.RunCompleted(logger, ThreadId, run.RunId, result.StopReason);

@@ -24,12 +24,32 @@ public sealed record ToolDefinition(string Name, string Description, JsonElement
 /// <summary>A tool failed in a way the model should be told of; the message is the tool result it reads.</summary>
 public sealed class ToolException(string message, Exception? innerException = null) : Exception(message, innerException);
 
-/// <summary>The tools the agent loop can call, by name.</summary>
+/// <summary>
+/// Tools that are not known when the silo starts, or that come and go: those of MCP servers (listed when the server is
+/// reached) and those declared in configuration. <see cref="Tools"/> is a snapshot, read at every lookup.
+/// </summary>
+public interface IToolSource
+{
+    /// <summary>The tools this source offers now.</summary>
+    IReadOnlyList<ITool> Tools { get; }
+}
+
+/// <summary>
+/// The tools the agent loop can call, by name: the built-ins (fixed, unique names) first, then each
+/// <see cref="IToolSource"/>'s current tools in registration order. A source's tool whose name an earlier tool already
+/// has is hidden (the sources keep their names apart: see the HTTP tools' and MCP servers' settings).
+/// </summary>
 public sealed class ToolRegistry
 {
     private readonly Dictionary<string, ITool> _tools;
+    private readonly IReadOnlyList<IToolSource> _sources;
 
     public ToolRegistry(IEnumerable<ITool> tools)
+        : this(tools, [])
+    {
+    }
+
+    public ToolRegistry(IEnumerable<ITool> tools, IEnumerable<IToolSource> sources)
     {
         _tools = new Dictionary<string, ITool>(StringComparer.Ordinal);
         foreach (var tool in tools)
@@ -39,13 +59,55 @@ public sealed class ToolRegistry
                 throw new ArgumentException($"Two tools are named '{tool.Definition.Name}'.", nameof(tools));
             }
         }
+
+        _sources = [.. sources];
     }
 
-    public IEnumerable<ITool> All => _tools.Values;
+    /// <summary>Every tool, each name once.</summary>
+    public IEnumerable<ITool> All
+    {
+        get
+        {
+            if (_sources.Count == 0)
+            {
+                return _tools.Values;
+            }
 
-    public ITool? Find(string name) => _tools.GetValueOrDefault(name);
+            var all = new Dictionary<string, ITool>(_tools, StringComparer.Ordinal);
+            foreach (var source in _sources)
+            {
+                foreach (var tool in source.Tools)
+                {
+                    all.TryAdd(tool.Definition.Name, tool);
+                }
+            }
+
+            return all.Values;
+        }
+    }
+
+    public ITool? Find(string name)
+    {
+        if (_tools.TryGetValue(name, out var tool))
+        {
+            return tool;
+        }
+
+        foreach (var source in _sources)
+        {
+            foreach (var candidate in source.Tools)
+            {
+                if (string.Equals(candidate.Definition.Name, name, StringComparison.Ordinal))
+                {
+                    return candidate;
+                }
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>The tools an agent may use: the named ones that exist, or all when <paramref name="names"/> is null.</summary>
     public IReadOnlyList<ITool> Select(IReadOnlyList<string>? names) =>
-        names is null ? [.. _tools.Values] : [.. names.Select(Find).OfType<ITool>()];
+        names is null ? [.. All] : [.. names.Select(Find).OfType<ITool>()];
 }

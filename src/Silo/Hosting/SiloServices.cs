@@ -43,7 +43,8 @@ public static class SiloServices
         services.AddChatModels();
         services.AddSingleton<ITool, CalculateTool>();
         services.AddSingleton<ITool, GetTimeTool>();
-        services.AddSingleton(sp => new ToolRegistry(sp.GetServices<ITool>()));
+        // The registry of the built-ins above, the HTTP tools (Tools:Http) and the MCP servers' tools (Tools:Mcp).
+        services.AddConfiguredTools();
         services.AddHostedService<ModelAnnouncement>();
         services.AddSingleton<ActiveRuns>();
         services.AddHostedService<WatchesEndOnDeactivation>();
