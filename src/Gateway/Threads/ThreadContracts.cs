@@ -6,7 +6,8 @@ namespace Conversations.Gateway.Threads;
 /// <param name="ThreadId">A client-chosen id; a new id is generated when absent.</param>
 /// <param name="Metadata">Up to 16 string pairs.</param>
 /// <param name="Messages">Initial messages (roles user, assistant or system).</param>
-public sealed record CreateThreadRequest(string? ThreadId, Dictionary<string, string>? Metadata, List<MessageInput>? Messages);
+/// <param name="Agent">The agent the thread's runs use when a message names none (pinned); <c>default</c> when absent.</param>
+public sealed record CreateThreadRequest(string? ThreadId, Dictionary<string, string>? Metadata, List<MessageInput>? Messages, string? Agent = null);
 
 /// <summary>A message given by the client.</summary>
 public sealed record MessageInput(string? Role, string? Content);

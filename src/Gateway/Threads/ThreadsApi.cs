@@ -89,6 +89,16 @@ public static partial class ThreadsApi
             }
         }
 
+        if (request.Agent is { Length: 0 or > 128 })
+        {
+            errors["agent"] = ["agent must be 1-128 characters."];
+        }
+        else if (request.Agent is { } agentName
+            && await grains.GetGrain<IAgentCatalogGrain>(IAgentCatalogGrain.Key).GetAsync(agentName, cancellationToken) is null)
+        {
+            errors["agent"] = [$"No agent is named '{agentName}'."];
+        }
+
         if (errors.Count > 0)
         {
             return TypedResults.ValidationProblem(errors);
@@ -96,7 +106,7 @@ public static partial class ThreadsApi
 
         var threadId = request.ThreadId ?? Ids.NewThreadId();
         var created = await grains.GetGrain<IThreadGrain>(threadId).CreateAsync(
-            new CreateThread { Metadata = request.Metadata, Messages = messages }, cancellationToken);
+            new CreateThread { Metadata = request.Metadata, Messages = messages, Agent = request.Agent }, cancellationToken);
         return created is null
             ? TypedResults.Problem($"A thread with id '{threadId}' already exists.", statusCode: StatusCodes.Status409Conflict, title: "Thread exists")
             : TypedResults.Created($"/threads/{Uri.EscapeDataString(threadId)}", created);

@@ -11,6 +11,10 @@ public sealed record CreateThread
 
     [Id(1)]
     public IReadOnlyList<NewMessage>? Messages { get; init; }
+
+    /// <summary>The agent the thread's runs use when a send names none (pinned); null for the default agent.</summary>
+    [Id(2)]
+    public string? Agent { get; init; }
 }
 
 /// <summary>A message given by a client (at creation, or appended without a run).</summary>
@@ -126,10 +130,15 @@ public sealed record ThreadSnapshot(
     [Id(8)]
     public long LastSequence { get; init; }
 
+    /// <summary>The agent pinned at creation (used when a send names none); null for the default agent.</summary>
+    [Id(9)]
+    public string? Agent { get; init; }
+
     public static ThreadSnapshot From(string id, ThreadGrainState state) => new(
         id, state.CreatedAt, state.UpdatedAt, state.Metadata, state.MessageCount, state.ActiveRunId, state.LastRunId)
     {
         QueuedRunIds = state.Queue.Select(q => q.RunId).ToArray(),
+        Agent = state.Agent,
     };
 }
 

@@ -43,6 +43,10 @@ public sealed record ThreadGrainState
     /// <remarks>An array, not an interface: the ADO.NET storage records the runtime type, and a collection expression's synthesized type is not one it may read.</remarks>
     [Id(8)]
     public QueuedRun[] Queue { get; init; } = [];
+
+    /// <summary>The agent pinned at creation; null for the default agent.</summary>
+    [Id(9)]
+    public string? Agent { get; init; }
 }
 
 /// <summary>One run of the agent loop, as stored.</summary>

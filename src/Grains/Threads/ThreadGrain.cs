@@ -177,6 +177,7 @@ public sealed class ThreadGrain(
             UpdatedAt = now,
             Metadata = command.Metadata is null ? new Dictionary<string, string>() : new Dictionary<string, string>(command.Metadata),
             MessageCount = messages.Count,
+            Agent = command.Agent,
         };
         if (await history.GetLastOrdinalAsync(ThreadId, cancellationToken) is > 0 and var leftover)
         {
@@ -316,7 +317,7 @@ public sealed class ThreadGrain(
             return new SendMessageResult.ThreadNotFound();
         }
 
-        var agentName = command.Agent ?? AgentDefinition.DefaultName;
+        var agentName = command.Agent ?? state.State.Agent ?? AgentDefinition.DefaultName;
         var agent = await GrainFactory.GetGrain<IAgentCatalogGrain>(IAgentCatalogGrain.Key).GetAsync(agentName, cancellationToken);
         if (agent is null)
         {
