@@ -249,8 +249,14 @@ public static partial class ThreadsApi
     }
 
     private static async Task<IResult> StreamEventsAsync(
-        string threadId, HttpRequest httpRequest, [AsParameters] ThreadServicesParameters services, CancellationToken cancellationToken, string? after = null)
+        string threadId, HttpRequest httpRequest, [AsParameters] ThreadServicesParameters services, CancellationToken cancellationToken,
+        string? after = null, string? format = null)
     {
+        if (!WatchFormats.IsKnown(format))
+        {
+            return FormatUnknown();
+        }
+
         // Last-Event-ID wins over ?after=: an EventSource keeps its URL and sends the header when it reconnects.
         var cursor = EventCursor.From(httpRequest, after);
         long afterSequence = 0;
@@ -271,9 +277,22 @@ public static partial class ThreadsApi
             return CursorBeyondEnd(resumed.Field, afterSequence, lastSequence);
         }
 
-        var items = StopOnShutdown(services.Events.SubscribeAsync(threadId, afterSequence, cancellationToken), services.Lifetime).ToSseItemsAsync(cancellationToken);
-        return new ServerSentEventsStream(items, services.Streaming.Value.HeartbeatInterval);
+        var events = StopOnShutdown(services.Events.SubscribeAsync(threadId, afterSequence, cancellationToken), services.Lifetime);
+        return new ServerSentEventsStream(InFormat(format, threadId, events, cancellationToken), services.Streaming.Value.HeartbeatInterval);
     }
+
+    /// <summary>The SSE items of a thread's events in the watch format asked for (native by default).</summary>
+    private static IAsyncEnumerable<System.Net.ServerSentEvents.SseItem<string>> InFormat(
+        string? format, string threadId, IAsyncEnumerable<ThreadEvent> events, CancellationToken cancellationToken) =>
+        format is null or WatchFormats.Native
+            ? events.ToSseItemsAsync(cancellationToken)
+            : WatchFormats.ProjectAsync(format, threadId, events, cancellationToken);
+
+    private static ValidationProblem FormatUnknown() =>
+        TypedResults.ValidationProblem(new Dictionary<string, string[]>
+        {
+            [WatchFormats.QueryName] = [$"format must be one of {string.Join(", ", WatchFormats.All)}."],
+        });
 
     private static async Task<IResult> ListRunsAsync(
         string threadId, IGrainFactory grains, CancellationToken cancellationToken, int? limit = null, int? offset = null)
@@ -293,8 +312,14 @@ public static partial class ThreadsApi
     }
 
     private static async Task<IResult> StreamRunEventsAsync(
-        string threadId, string runId, HttpRequest httpRequest, [AsParameters] ThreadServicesParameters services, CancellationToken cancellationToken)
+        string threadId, string runId, HttpRequest httpRequest, [AsParameters] ThreadServicesParameters services, CancellationToken cancellationToken,
+        string? format = null)
     {
+        if (!WatchFormats.IsKnown(format))
+        {
+            return FormatUnknown();
+        }
+
         var cursor = httpRequest.Headers["Last-Event-ID"].ToString();
         long? resumeAfter = null;
         if (!string.IsNullOrEmpty(cursor))
@@ -318,10 +343,9 @@ public static partial class ThreadsApi
         var after = resumeAfter
             ?? (run.Status == RunStatuses.Queued ? (await grain.GetAsync(cancellationToken))?.LastSequence ?? 0 : run.StartSequence - 1);
 
-        var items = StopOnShutdown(services.Events.SubscribeAsync(threadId, after, cancellationToken), services.Lifetime)
-            .UntilRunEndsAsync(runId, cancellationToken)
-            .ToSseItemsAsync(cancellationToken);
-        return new ServerSentEventsStream(items, services.Streaming.Value.HeartbeatInterval);
+        var events = StopOnShutdown(services.Events.SubscribeAsync(threadId, after, cancellationToken), services.Lifetime)
+            .UntilRunEndsAsync(runId, cancellationToken);
+        return new ServerSentEventsStream(InFormat(format, threadId, events, cancellationToken), services.Streaming.Value.HeartbeatInterval);
     }
 
     /// <summary>

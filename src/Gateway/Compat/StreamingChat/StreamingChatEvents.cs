@@ -93,7 +93,7 @@ public static class StreamingChatEvents
         Timestamp = DateTimeOffset.UtcNow,
     };
 
-    private static IEnumerable<ChatStreamEvent> Project(ThreadEvent threadEvent, string agent, StringBuilder text)
+    internal static IEnumerable<ChatStreamEvent> Project(ThreadEvent threadEvent, string agent, StringBuilder text)
     {
         ChatStreamEvent Event(string type) => new()
         {
