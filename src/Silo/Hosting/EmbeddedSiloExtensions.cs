@@ -26,6 +26,13 @@ public static class EmbeddedSiloExtensions
         services.AddSingleton(sp =>
         {
             var path = sp.GetRequiredService<IOptions<StorageOptions>>().Value.SqlitePath;
+            return SqliteFileLock.Acquire(Path.GetFullPath(path, builder.Environment.ContentRootPath));
+        });
+        services.AddSingleton(sp =>
+        {
+            // One embedded server per file: the lock is taken before the database is opened.
+            sp.GetRequiredService<SqliteFileLock>();
+            var path = sp.GetRequiredService<IOptions<StorageOptions>>().Value.SqlitePath;
             return new SqliteDatabase(Path.GetFullPath(path, builder.Environment.ContentRootPath));
         });
         services.AddSingleton<IStorageMigrator, SqliteMigrator>();
