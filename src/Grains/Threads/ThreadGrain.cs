@@ -40,7 +40,7 @@ public sealed class ThreadGrain(
     IOptions<ThreadRunOptions> runOptions,
     ActiveRuns activeRuns,
     RunWebhooks webhooks,
-    ILogger<ThreadGrain> logger) : Grain, IThreadGrain, IRemindable
+    ILogger<ThreadGrain> logger) : Grain, IThreadGrain, IRemindable, IIncomingGrainCallFilter
 {
     /// <summary>The grain storage provider that holds thread state.</summary>
     public const string StorageName = "threads";
@@ -100,6 +100,25 @@ public sealed class ThreadGrain(
         {
             // Queued runs go on once the activation is up (not inside it).
             this.RegisterGrainTimer(_ => StartNextQueuedAsync(), new GrainTimerCreationOptions(TimeSpan.Zero, Timeout.InfiniteTimeSpan) { Interleave = true });
+        }
+    }
+
+    /// <summary>
+    /// After every call: an activation of a thread that does not exist goes as soon as it is idle, so calls for ids
+    /// that name no thread (a typo, a scan, a flood of made-up ids) leave nothing behind in memory.
+    /// </summary>
+    public async Task Invoke(IIncomingGrainCallContext context)
+    {
+        try
+        {
+            await context.Invoke();
+        }
+        finally
+        {
+            if (!Exists)
+            {
+                DeactivateOnIdle();
+            }
         }
     }
 
