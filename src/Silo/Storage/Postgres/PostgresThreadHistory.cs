@@ -30,21 +30,12 @@ public sealed class PostgresThreadHistory(PostgresDatabase database) : IThreadHi
         ArgumentOutOfRangeException.ThrowIfNegative(afterOrdinal);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
 
-        return _database.RunAsync<IReadOnlyList<ThreadMessage>>($"read the messages of thread '{threadId}'", async (connection, token) =>
-        {
-            await using var command = new NpgsqlCommand(Sql.ReadMessages, connection);
-            command.Parameters.Add(Text("thread_id", threadId));
-            command.Parameters.Add(new NpgsqlParameter<int>("after_ordinal", afterOrdinal));
-            command.Parameters.Add(new NpgsqlParameter<int>("limit", limit));
-            await using var reader = await command.ExecuteReaderAsync(token).ConfigureAwait(false);
-            var messages = new List<ThreadMessage>();
-            while (await reader.ReadAsync(token).ConfigureAwait(false))
-            {
-                messages.Add(FromJson<ThreadMessage>(reader.GetString(0), $"a message of thread '{threadId}'"));
-            }
-
-            return messages;
-        }, cancellationToken);
+        return ReadBodiesAsync<ThreadMessage>(
+            $"read the messages of thread '{threadId}'",
+            Sql.ReadMessages,
+            [Text("thread_id", threadId), new NpgsqlParameter<int>("after_ordinal", afterOrdinal), new NpgsqlParameter<int>("limit", limit)],
+            $"a message of thread '{threadId}'",
+            cancellationToken);
     }
 
     /// <inheritdoc />
@@ -99,21 +90,12 @@ public sealed class PostgresThreadHistory(PostgresDatabase database) : IThreadHi
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
 
-        return _database.RunAsync<IReadOnlyList<RunRecord>>($"read the runs of thread '{threadId}'", async (connection, token) =>
-        {
-            await using var command = new NpgsqlCommand(Sql.ReadRuns, connection);
-            command.Parameters.Add(Text("thread_id", threadId));
-            command.Parameters.Add(new NpgsqlParameter<int>("offset", offset));
-            command.Parameters.Add(new NpgsqlParameter<int>("limit", limit));
-            await using var reader = await command.ExecuteReaderAsync(token).ConfigureAwait(false);
-            var runs = new List<RunRecord>();
-            while (await reader.ReadAsync(token).ConfigureAwait(false))
-            {
-                runs.Add(FromJson<RunRecord>(reader.GetString(0), $"a run of thread '{threadId}'"));
-            }
-
-            return runs;
-        }, cancellationToken);
+        return ReadBodiesAsync<RunRecord>(
+            $"read the runs of thread '{threadId}'",
+            Sql.ReadRuns,
+            [Text("thread_id", threadId), new NpgsqlParameter<int>("offset", offset), new NpgsqlParameter<int>("limit", limit)],
+            $"a run of thread '{threadId}'",
+            cancellationToken);
     }
 
     /// <inheritdoc />
@@ -122,19 +104,8 @@ public sealed class PostgresThreadHistory(PostgresDatabase database) : IThreadHi
     {
         ArgumentException.ThrowIfNullOrEmpty(threadId);
 
-        return _database.RunAsync<IReadOnlyList<RunRecord>>($"read the running runs of thread '{threadId}'", async (connection, token) =>
-        {
-            await using var command = new NpgsqlCommand(Sql.ReadRunningRuns, connection);
-            command.Parameters.Add(Text("thread_id", threadId));
-            await using var reader = await command.ExecuteReaderAsync(token).ConfigureAwait(false);
-            var runs = new List<RunRecord>();
-            while (await reader.ReadAsync(token).ConfigureAwait(false))
-            {
-                runs.Add(FromJson<RunRecord>(reader.GetString(0), $"a run of thread '{threadId}'"));
-            }
-
-            return runs;
-        }, cancellationToken);
+        return ReadBodiesAsync<RunRecord>(
+            $"read the running runs of thread '{threadId}'", Sql.ReadRunningRuns, [Text("thread_id", threadId)], $"a run of thread '{threadId}'", cancellationToken);
     }
 
     /// <inheritdoc />
@@ -196,6 +167,27 @@ public sealed class PostgresThreadHistory(PostgresDatabase database) : IThreadHi
             return true;
         }, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>The <c>ContractJson</c> bodies a query's first column holds, read as <typeparamref name="T"/>.</summary>
+    private Task<IReadOnlyList<T>> ReadBodiesAsync<T>(
+        string operation, string sql, IReadOnlyList<NpgsqlParameter> parameters, string what, CancellationToken cancellationToken) =>
+        _database.RunAsync<IReadOnlyList<T>>(operation, async (connection, token) =>
+        {
+            await using var command = new NpgsqlCommand(sql, connection);
+            foreach (var parameter in parameters)
+            {
+                command.Parameters.Add(parameter);
+            }
+
+            await using var reader = await command.ExecuteReaderAsync(token).ConfigureAwait(false);
+            var rows = new List<T>();
+            while (await reader.ReadAsync(token).ConfigureAwait(false))
+            {
+                rows.Add(FromJson<T>(reader.GetString(0), what));
+            }
+
+            return rows;
+        }, cancellationToken);
 
     private static string Conflict(string? constraint, IReadOnlyList<ThreadMessage> messages)
     {
