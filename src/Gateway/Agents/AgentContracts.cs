@@ -21,6 +21,7 @@ namespace Conversations.Gateway.Agents;
 /// <param name="MaxDepth">How many model calls one run may make, 1-100 (8).</param>
 /// <param name="HistoryBudget">How many tokens of history one model call may carry; null for no limit.</param>
 /// <param name="MultitaskStrategy"><c>reject</c> (default), <c>enqueue</c>, <c>interrupt</c>, <c>rollback</c> or <c>steer</c>.</param>
+/// <param name="ClientTools">Tools the client runs (<c>run.requires_action</c>): name, description, parameters (a JSON schema); null for none.</param>
 public sealed record AgentRequest(
     string? Name,
     string? Instructions,
@@ -32,7 +33,18 @@ public sealed record AgentRequest(
     double? ToolTimeoutSeconds,
     int? MaxDepth,
     int? HistoryBudget,
-    string? MultitaskStrategy);
+    string? MultitaskStrategy,
+    IReadOnlyList<ClientToolInput>? ClientTools = null);
+
+/// <summary>A tool the client runs, as the agents API takes and shows it.</summary>
+/// <param name="Name">The function name the model calls: 1-64 letters, digits, '_' or '-'; not a server tool's name.</param>
+/// <param name="Description">What it does, for the model.</param>
+/// <param name="Parameters">The JSON schema of its arguments (an object); <c>{"type":"object","properties":{}}</c> when null.</param>
+public sealed record ClientToolInput(string Name, string? Description, JsonElement? Parameters)
+{
+    public static IReadOnlyList<ClientToolInput>? From(IReadOnlyList<ClientToolDefinition>? tools) =>
+        tools?.Select(t => new ClientToolInput(t.Name, t.Description, JsonDocument.Parse(t.Parameters).RootElement.Clone())).ToList();
+}
 
 /// <summary>An agent as the native API shows it: its settings (null: the default), version, source and times.</summary>
 /// <param name="Name">The agent's name.</param>
@@ -46,6 +58,7 @@ public sealed record AgentRequest(
 /// <param name="MaxDepth">How many model calls one run may make.</param>
 /// <param name="HistoryBudget">Tokens of history per model call; null for no limit.</param>
 /// <param name="MultitaskStrategy">What a message does while a run is active.</param>
+/// <param name="ClientTools">Tools the client runs; null for none.</param>
 /// <param name="Version">Increases with every write through the API; the ETag is its quoted value. 0: only configuration declares the agent.</param>
 /// <param name="Source"><c>configuration</c>, or <c>api</c> when the API wrote it last (that write wins over configuration).</param>
 /// <param name="Configured">True when configuration declares an agent of this name.</param>
@@ -63,6 +76,7 @@ public sealed record AgentResponse(
     int MaxDepth,
     int? HistoryBudget,
     string MultitaskStrategy,
+    IReadOnlyList<ClientToolInput>? ClientTools,
     long Version,
     string Source,
     bool Configured,
@@ -74,7 +88,7 @@ public sealed record AgentResponse(
         var agent = resource.Definition;
         return new(
             agent.Name, agent.Instructions, agent.Model, agent.Tools, agent.Temperature, agent.MaxTokens, agent.MaxParallelTools,
-            agent.ToolTimeout.TotalSeconds, agent.MaxDepth, agent.HistoryBudget, agent.MultitaskStrategy,
+            agent.ToolTimeout.TotalSeconds, agent.MaxDepth, agent.HistoryBudget, agent.MultitaskStrategy, ClientToolInput.From(agent.ClientTools),
             resource.Version, resource.Source, resource.Configured, resource.CreatedAt, resource.UpdatedAt);
     }
 }

@@ -27,7 +27,7 @@ internal static partial class AgentDocument
     public static readonly IReadOnlyList<string> Fields =
     [
         "name", "instructions", "model", "tools", "temperature", "maxTokens", "maxParallelTools", "toolTimeoutSeconds",
-        "maxDepth", "historyBudget", "multitaskStrategy",
+        "maxDepth", "historyBudget", "multitaskStrategy", "clientTools",
     ];
 
     /// <summary>Fields of <see cref="AgentResponse"/> the server sets; accepted in a body (a GET's answer sent back) and ignored.</summary>
@@ -72,7 +72,7 @@ internal static partial class AgentDocument
         (JsonObject)JsonSerializer.SerializeToNode(
             new AgentRequest(
                 agent.Name, agent.Instructions, agent.Model, agent.Tools, agent.Temperature, agent.MaxTokens, agent.MaxParallelTools,
-                agent.ToolTimeout.TotalSeconds, agent.MaxDepth, agent.HistoryBudget, agent.MultitaskStrategy),
+                agent.ToolTimeout.TotalSeconds, agent.MaxDepth, agent.HistoryBudget, agent.MultitaskStrategy, ClientToolInput.From(agent.ClientTools)),
             ResourceJson.Options)!;
 
     /// <summary>RFC 7396: <paramref name="patch"/> applied to <paramref name="target"/> (which it does not change).</summary>
@@ -240,8 +240,71 @@ internal static partial class AgentDocument
             }
         }
 
+        if (body["clientTools"] is { } clientToolsNode)
+        {
+            agent = agent with { ClientTools = ReadClientTools(clientToolsNode, catalog, errors) };
+        }
+
         return errors.Count == before ? agent : null;
     }
+
+    private static List<ClientToolDefinition>? ReadClientTools(JsonNode node, ModelCatalog catalog, Dictionary<string, string[]> errors)
+    {
+        if (node is not JsonArray array)
+        {
+            errors["clientTools"] = ["clientTools must be an array of {name, description, parameters}, or null for none."];
+            return null;
+        }
+
+        var tools = new List<ClientToolDefinition>();
+        for (var i = 0; i < array.Count; i++)
+        {
+            if (array[i] is not JsonObject tool)
+            {
+                errors[$"clientTools[{i}]"] = [$"clientTools[{i}] must be an object with name, description and parameters."];
+                continue;
+            }
+
+            var name = tool["name"] is { } nameNode && TryString(nameNode, out var text) ? text : null;
+            if (name is null || !ClientToolName().IsMatch(name))
+            {
+                errors[$"clientTools[{i}].name"] = [$"clientTools[{i}].name must be 1-64 letters, digits, '_' or '-'."];
+            }
+            else if (catalog.Tools.Contains(name, StringComparer.Ordinal) || tools.Any(t => t.Name == name))
+            {
+                errors[$"clientTools[{i}].name"] = [$"clientTools[{i}].name: '{name}' is taken (a server tool, or another client tool of the agent)."];
+            }
+
+            string? description = null;
+            if (tool["description"] is { } descriptionNode && !TryString(descriptionNode, out description))
+            {
+                errors[$"clientTools[{i}].description"] = [$"clientTools[{i}].description must be a string."];
+            }
+
+            var parameters = """{"type":"object","properties":{}}""";
+            if (tool["parameters"] is { } parametersNode)
+            {
+                if (parametersNode is JsonObject)
+                {
+                    parameters = parametersNode.ToJsonString();
+                }
+                else
+                {
+                    errors[$"clientTools[{i}].parameters"] = [$"clientTools[{i}].parameters must be a JSON schema object."];
+                }
+            }
+
+            if (name is not null)
+            {
+                tools.Add(new ClientToolDefinition(name, description ?? "", parameters));
+            }
+        }
+
+        return tools;
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
+    private static partial Regex ClientToolName();
 
     private static List<string>? ReadTools(JsonNode node, ModelCatalog catalog, ModelInfo? model, Dictionary<string, string[]> errors)
     {

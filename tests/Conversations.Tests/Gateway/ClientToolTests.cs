@@ -102,4 +102,43 @@ public sealed class ClientToolTests
         Assert.Equal("run.completed", events[^1].Type);
         Assert.Contains(model.Requests[1].Messages, m => m?["role"]?.ToString() == "tool" && m["content"]?.ToString()?.Contains("No client submitted", StringComparison.Ordinal) == true);
     }
+
+    [Fact]
+    public async Task Client_tools_can_be_declared_through_the_agents_api_and_bad_ones_are_named()
+    {
+        await using var model = await FakeOpenAiServer.StartAsync(Guard);
+        model.Enqueue(ScriptedResponse.ToolCalls(new ScriptedToolCall("call_pick", "pick_file", "{}")), ScriptedResponse.Text("Got it."));
+        await using var app = GatewayApp.WithModel(model);
+        var client = app.Client;
+        using var created = await client.PostAsJsonAsync("/agents", new
+        {
+            name = "picker",
+            clientTools = new[] { new { name = "pick_file", description = "Lets the user pick a file.", parameters = new { type = "object", properties = new { } } } },
+        }, Guard);
+        using var bad = await client.PostAsJsonAsync("/agents", new { name = "bad", clientTools = new object[] { new { name = "calculate" }, new { name = "no spaces allowed" } } }, Guard);
+        var agent = await client.GetFromJsonAsync<JsonElement>("/agents/picker", Guard);
+        var threadId = await client.CreateThreadAsync(new { agent = "picker" }, Guard);
+        using var stream = await client.PostStreamAsync($"/threads/{threadId}/messages", new { content = "Pick one", stream = true }, Guard);
+        await using var events = stream.ReadEventsAsync(Guard).GetAsyncEnumerator(Guard);
+        while (await events.MoveNextAsync() && events.Current.Type != "run.requires_action")
+        {
+        }
+
+        using var submitted = await client.PostAsJsonAsync(
+            $"/threads/{threadId}/runs/{events.Current.Str("runId")}/tool-outputs", new { toolOutputs = new[] { new { toolCallId = "call_pick", output = "report.pdf" } } }, Guard);
+        var rest = new List<SseEvent>();
+        while (await events.MoveNextAsync() && !SseEvents.IsRunEnd(events.Current))
+        {
+            rest.Add(events.Current);
+        }
+
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.Equal("pick_file", agent.GetProperty("clientTools")[0].GetProperty("name").GetString());
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        var errors = (await bad.Content.ReadFromJsonAsync<JsonElement>(Guard)).GetProperty("errors");
+        Assert.True(errors.TryGetProperty("clientTools[0].name", out _));
+        Assert.True(errors.TryGetProperty("clientTools[1].name", out _));
+        Assert.Equal(HttpStatusCode.OK, submitted.StatusCode);
+        Assert.Equal("report.pdf", Assert.Single(rest, e => e.Type == "tool_call.completed").Str("result"));
+    }
 }
