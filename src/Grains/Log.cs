@@ -87,8 +87,8 @@ internal static partial class Log
     [LoggerMessage(QueuedRunNotStartedId, LogLevel.Warning, "The next queued run of thread {ThreadId} could not start; it stays queued")]
     public static partial void QueuedRunNotStarted(ILogger logger, Exception exception, string threadId);
 
-    [LoggerMessage(RunResumedId, LogLevel.Warning, "Run {RunId} on thread {ThreadId} resumed after its activation was lost (attempt {Attempt}, model call {Depth})")]
-    public static partial void RunResumed(ILogger logger, string threadId, string runId, int attempt, int depth);
+    [LoggerMessage(RunResumedId, LogLevel.Warning, "Run {RunId} on thread {ThreadId} resumed after its activation was lost (attempt {Attempt})")]
+    public static partial void RunResumed(ILogger logger, string threadId, string runId, int attempt);
 
     [LoggerMessage(RunNotResumedId, LogLevel.Warning, "Run {RunId} on thread {ThreadId} could not be resumed now; its reminder retries")]
     public static partial void RunNotResumed(ILogger logger, Exception exception, string threadId, string runId);

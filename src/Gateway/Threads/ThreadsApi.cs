@@ -320,13 +320,12 @@ public static partial class ThreadsApi
             return FormatUnknown();
         }
 
-        var cursor = httpRequest.Headers["Last-Event-ID"].ToString();
         long? resumeAfter = null;
-        if (!string.IsNullOrEmpty(cursor))
+        if (EventCursor.From(httpRequest, after: null) is { } cursor)
         {
-            if (!long.TryParse(cursor, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed))
+            if (!EventCursor.TryParse(cursor.Raw, out var parsed))
             {
-                return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["Last-Event-ID"] = ["Last-Event-ID must be a non-negative event sequence number."] });
+                return TypedResults.ValidationProblem(new Dictionary<string, string[]> { [cursor.Field] = [$"{cursor.Field} must be a non-negative event sequence number."] });
             }
 
             resumeAfter = parsed;

@@ -30,7 +30,7 @@ public static class AgentStatuses
     public const string MaxDepthReached = "max_depth_reached";
     public const string ContinuingGeneration = "continuing_generation";
 
-    /// <summary>The run goes on in a new activation after the one running it was lost (details: <c>attempt</c>, <c>depth</c>).</summary>
+    /// <summary>The run goes on in a new activation after the one running it was lost (details: <c>attempt</c>, <c>model</c>).</summary>
     public const string Resuming = "resuming";
 }
 

@@ -409,22 +409,13 @@ public sealed class ThreadGrain(
     }
 
     /// <summary>What a send with this run id was answered, when the run exists (active, queued or stored).</summary>
-    private async Task<SendMessageResult.Accepted?> FindRunAsync(string runId, CancellationToken cancellationToken)
-    {
-        if (_activeRun?.RunId == runId)
+    private async Task<SendMessageResult.Accepted?> FindRunAsync(string runId, CancellationToken cancellationToken) =>
+        await GetRunAsync(runId, cancellationToken) switch
         {
-            return new SendMessageResult.Accepted(runId, _activeRun.Record.UserMessageId, _activeRun.Record.StartSequence);
-        }
-
-        if (state.State.Queue.FirstOrDefault(q => q.RunId == runId) is { } queued)
-        {
-            return new SendMessageResult.Accepted(runId, queued.UserMessageId, Stream.NextSequence) { Status = RunStatuses.Queued };
-        }
-
-        return await history.ReadRunAsync(ThreadId, runId, cancellationToken) is { } stored
-            ? new SendMessageResult.Accepted(stored.Id, stored.UserMessageId, stored.StartSequence)
-            : null;
-    }
+            null => null,
+            { Status: RunStatuses.Queued } queued => new SendMessageResult.Accepted(runId, queued.UserMessageId, Stream.NextSequence) { Status = RunStatuses.Queued },
+            var run => new SendMessageResult.Accepted(runId, run.UserMessageId, run.StartSequence),
+        };
 
     private async Task<string?> LastMessageIdAsync(CancellationToken cancellationToken) =>
         MessageCount == 0 ? null : (await history.ReadMessagesAsync(ThreadId, MessageCount - 1, 1, cancellationToken)).FirstOrDefault()?.Id;
@@ -473,7 +464,7 @@ public sealed class ThreadGrain(
         _activeRun = current;
         Log.RunStarted(logger, ThreadId, runId, agent.Name, model.Name);
         await ReportAsync(Activity(RunActivityKinds.Started, current.Record, model.Name));
-        current.Completion = ExecuteRunAsync(current, agent, model, firstDepth: 1);
+        current.Completion = ExecuteRunAsync(current, agent, model);
         activeRuns.Add(current, reason => current.Interrupt(new RunError(RunErrorCodes.Interrupted, reason)), () => current.Completion);
         return new SendMessageResult.Accepted(runId, userMessage.Id, started.Sequence);
     }
@@ -725,7 +716,7 @@ public sealed class ThreadGrain(
         }
     }
 
-    private async Task ExecuteRunAsync(ActiveRun run, AgentDefinition agent, IChatModel model, int firstDepth)
+    private async Task ExecuteRunAsync(ActiveRun run, AgentDefinition agent, IChatModel model)
     {
         // The run owns its lifetime: it is stopped by a cancel or a deactivation, never by the caller that started it.
         await Task.Yield();
@@ -736,6 +727,8 @@ public sealed class ThreadGrain(
         {
             var context = await history.ReadMessagesAsync(ThreadId, 0, int.MaxValue, run.Token);
             var loop = new AgentLoop(model, tools, time) { HistoryBudgetTokens = agent.HistoryBudget };
+            // A resumed run goes on counting its model calls from the ones it recorded (a new run has none).
+            var firstDepth = context.Count(m => m.RunId == run.RunId && m.Role == MessageRoles.Assistant) + 1;
             var result = await loop.RunAsync(ThreadId, run.RunId, agent, context, sink, run.Token, firstDepth);
             ended = run.Record with { Status = RunStatuses.Completed, StopReason = result.StopReason, Usage = result.Usage };
             terminal = new RunCompleted { ThreadId = ThreadId, RunId = run.RunId, StopReason = result.StopReason, Usage = result.Usage };
@@ -847,7 +840,9 @@ public sealed class ThreadGrain(
     private async Task ReconcileAsync(CancellationToken cancellationToken)
     {
         var current = state.State;
-        var uncounted = await history.ReadMessagesAsync(ThreadId, current.MessageCount, int.MaxValue, cancellationToken);
+        // The last counted message and every one after it: enough to see how the state's run stands.
+        var window = await history.ReadMessagesAsync(ThreadId, Math.Max(0, current.MessageCount - 1), int.MaxValue, cancellationToken);
+        var uncounted = window.Where(m => m.Ordinal > current.MessageCount).ToList();
         var unfinished = await history.ReadUnfinishedRunsAsync(ThreadId, cancellationToken);
         var kept = uncounted.TakeWhile(m => m.RunId is not null && (m.RunId == current.ActiveRunId || m.RunId == current.LastRunId)).Count();
         var removeFrom = kept < uncounted.Count ? uncounted[kept].Ordinal : (int?)null;
@@ -868,10 +863,9 @@ public sealed class ThreadGrain(
         var hadActiveRun = current.ActiveRunId is not null;
         var now = time.GetUtcNow();
         var policy = runOptions.Value;
-        var recorded = lost.Count == 0 ? [] : await history.ReadMessagesAsync(ThreadId, Math.Max(0, current.MessageCount + kept - 64), int.MaxValue, cancellationToken);
         // A lost run whose last recorded message shows how it ended (its final answer, or output marked cancelled)
-        // had ended: only its end was not stored. It ends as it did.
-        var finished = lost.ToDictionary(r => r.Id, r => EndShownBy(recorded.LastOrDefault(m => m.RunId == r.Id)));
+        // had ended: only its end was not stored. It ends as it did. (The state's run wrote last: its messages end the window.)
+        var finished = lost.ToDictionary(r => r.Id, r => EndShownBy(window.LastOrDefault(m => m.RunId == r.Id)));
         // Any other lost run goes on from its last recorded step, unless the policy says fail or it was resumed enough.
         var resumed = lost.FirstOrDefault(r => finished[r.Id] is null && policy.OnLostRun == LostRunPolicies.Resume && r.UserMessageId.Length > 0 && r.Resumes < policy.MaxResumes);
         var ended = lost.Where(r => r != resumed).Select(r => finished[r.Id] is { } end
@@ -968,8 +962,6 @@ public sealed class ThreadGrain(
             var model = models.Resolve(agent.Model);
             var run = lost with { Resumes = lost.Resumes + 1, Model = model.Name };
             await CommitAsync(s => s with { UpdatedAt = time.GetUtcNow() }, [], [run], CancellationToken.None);
-            var recorded = await history.ReadMessagesAsync(ThreadId, 0, int.MaxValue, CancellationToken.None);
-            var depth = recorded.Count(m => m.RunId == run.Id && m.Role == MessageRoles.Assistant) + 1;
             var current = new ActiveRun(run, model.Name);
             _activeRun = current;
             await Stream.AppendAsync(new AgentStatusChanged
@@ -977,10 +969,10 @@ public sealed class ThreadGrain(
                 ThreadId = ThreadId,
                 RunId = run.Id,
                 Status = AgentStatuses.Resuming,
-                Details = new Dictionary<string, object?> { ["attempt"] = run.Resumes, ["depth"] = depth, ["model"] = model.Name },
+                Details = new Dictionary<string, object?> { ["attempt"] = run.Resumes, ["model"] = model.Name },
             });
-            Log.RunResumed(logger, ThreadId, run.Id, run.Resumes, depth);
-            current.Completion = ExecuteRunAsync(current, agent, model, depth);
+            Log.RunResumed(logger, ThreadId, run.Id, run.Resumes);
+            current.Completion = ExecuteRunAsync(current, agent, model);
             activeRuns.Add(current, reason => current.Interrupt(new RunError(RunErrorCodes.Interrupted, reason)), () => current.Completion);
         }
         catch (Exception ex)

@@ -34,30 +34,11 @@ public sealed class GhostThreadTests
         Assert.Equal([HttpStatusCode.NotFound], statuses);
         // Orleans collects a grain deactivated on idle at once; without that, each would stay for the idle timeout.
         var management = app.Services.GetRequiredService<IGrainFactory>().GetGrain<IManagementGrain>(0);
-        var threads = await EventuallyAsync(
+        var threads = await TestTimeouts.EventuallyAsync(
             async () => (await management.GetSimpleGrainStatistics()).Where(s => s.GrainType.Contains("ThreadGrain", StringComparison.Ordinal)).Sum(s => s.ActivationCount),
             count => count <= 10);
         Assert.True(threads <= 10, $"{threads} thread activations are left after {Ghosts} calls for ids that name no thread.");
         using var stillThere = await client.GetAsync($"/threads/{real}", Guard);
         Assert.Equal(HttpStatusCode.OK, stillThere.StatusCode);
-    }
-
-    private static async Task<T> EventuallyAsync<T>(Func<Task<T>> read, Func<T, bool> done)
-    {
-        var guard = Guard;
-        T value;
-        while (!done(value = await read()))
-        {
-            try
-            {
-                await Task.Delay(100, guard);
-            }
-            catch (OperationCanceledException)
-            {
-                return value;
-            }
-        }
-
-        return value;
     }
 }

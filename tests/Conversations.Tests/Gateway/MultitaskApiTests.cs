@@ -53,7 +53,7 @@ public sealed class MultitaskApiTests
         Assert.Equal("run.completed", rest[^1].Type);
         Assert.Equal("second", rest.Single(e => e.Type == "message.completed").Str("content"));
 
-        var ended = await EventuallyAsync(
+        var ended = await TestTimeouts.EventuallyAsync(
             () => client.GetFromJsonAsync<JsonElement>($"/threads/{threadId}/runs/{thirdRunId}", Guard),
             run => run.GetProperty("status").GetString() == "completed");
         Assert.True(ended.GetProperty("startSequence").GetInt64() > rest[^1].Sequence, "The third run started after the second ended.");
@@ -132,20 +132,5 @@ public sealed class MultitaskApiTests
         using var current = await client.PostAsJsonAsync(
             $"/threads/{threadId}/messages", new { content = "And 3 + 3?", expectedLastSequence = lastSequence, expectedLastMessageId = lastMessageId }, Guard);
         Assert.Equal(HttpStatusCode.OK, current.StatusCode);
-    }
-
-    private static async Task<T> EventuallyAsync<T>(Func<Task<T>> read, Func<T, bool> done)
-    {
-        var guard = Guard;
-        while (true)
-        {
-            var value = await read();
-            if (done(value))
-            {
-                return value;
-            }
-
-            await Task.Delay(50, guard);
-        }
     }
 }
