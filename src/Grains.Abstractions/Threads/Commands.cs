@@ -15,6 +15,13 @@ public sealed record CreateThread
     /// <summary>The agent the thread's runs use when a send names none (pinned); null for the default agent.</summary>
     [Id(2)]
     public string? Agent { get; init; }
+
+    /// <summary>
+    /// Who the thread belongs to (a user's subject or an API key's id); null for an open server's threads. Only its
+    /// owner (or an admin) may see or touch it: the gateway answers anyone else as if it did not exist.
+    /// </summary>
+    [Id(3)]
+    public string? Owner { get; init; }
 }
 
 /// <summary>A message given by a client (at creation, or appended without a run).</summary>
@@ -134,11 +141,16 @@ public sealed record ThreadSnapshot(
     [Id(9)]
     public string? Agent { get; init; }
 
+    /// <summary>Who the thread belongs to (<see cref="CreateThread.Owner"/>); null for an open server's threads.</summary>
+    [Id(10)]
+    public string? Owner { get; init; }
+
     public static ThreadSnapshot From(string id, ThreadGrainState state) => new(
         id, state.CreatedAt, state.UpdatedAt, state.Metadata, state.MessageCount, state.ActiveRunId, state.LastRunId)
     {
         QueuedRunIds = state.Queue.Select(q => q.RunId).ToArray(),
         Agent = state.Agent,
+        Owner = state.Owner,
     };
 }
 

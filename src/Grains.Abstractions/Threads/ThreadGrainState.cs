@@ -47,6 +47,10 @@ public sealed record ThreadGrainState
     /// <summary>The agent pinned at creation; null for the default agent.</summary>
     [Id(9)]
     public string? Agent { get; init; }
+
+    /// <summary>Who the thread belongs to (<see cref="CreateThread.Owner"/>); null for an open server's threads.</summary>
+    [Id(10)]
+    public string? Owner { get; init; }
 }
 
 /// <summary>One run of the agent loop, as stored.</summary>

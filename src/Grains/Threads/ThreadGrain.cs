@@ -197,6 +197,7 @@ public sealed class ThreadGrain(
             Metadata = command.Metadata is null ? new Dictionary<string, string>() : new Dictionary<string, string>(command.Metadata),
             MessageCount = messages.Count,
             Agent = command.Agent,
+            Owner = command.Owner,
         };
         if (await history.GetLastOrdinalAsync(ThreadId, cancellationToken) is > 0 and var leftover)
         {
