@@ -194,10 +194,10 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
             {
                 switch (update)
                 {
-                    case ModelTextDelta { Text.Length: > 0 } delta:
-                        text.Append(delta.Text);
+                    case ModelTextDelta { Text.Length: > 0 } delta when WithoutNul(delta.Text) is { Length: > 0 } piece:
+                        text.Append(piece);
                         await sink.PublishAsync(
-                            new TextDelta { ThreadId = threadId, RunId = runId, MessageId = messageId, Text = delta.Text },
+                            new TextDelta { ThreadId = threadId, RunId = runId, MessageId = messageId, Text = piece },
                             cancellationToken);
                         break;
                     case ModelToolCallDelta delta:
@@ -289,8 +289,9 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
             }
         }
 
-        if (!string.IsNullOrEmpty(delta.ArgumentsDelta))
+        if (!string.IsNullOrEmpty(delta.ArgumentsDelta) && WithoutNul(delta.ArgumentsDelta) is { Length: > 0 } arguments)
         {
+            delta = delta with { ArgumentsDelta = arguments };
             call.Arguments.Append(delta.ArgumentsDelta);
             if (call.Name is not null)
             {
@@ -328,6 +329,7 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
                 var outcome = client
                     ? await AwaitClientOutputAsync(call, output!, sink.ClientToolTimeout, cancellationToken)
                     : await InvokeToolAsync(call, FindTool(call.Name), agent.ToolTimeout, cancellationToken);
+                outcome = outcome with { Result = outcome.Result is null ? null : WithoutNul(outcome.Result), Error = outcome.Error is null ? null : WithoutNul(outcome.Error) };
 
                 // Recorded before anyone hears of it: a run resumed after a crash sees the result and never runs the call again.
                 var message = new ThreadMessage(Ids.NewMessageId(), 0, MessageRoles.Tool, outcome.Error is null ? outcome.Result! : ToolResults.FormatError(outcome.Error), time.GetUtcNow())
@@ -358,6 +360,12 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
     }
 
     private sealed record ToolOutcome(string? Result, string? Error, long DurationMs);
+
+    /// <summary>
+    /// Text from the model or a tool without NUL characters (U+0000), which no PostgreSQL text can hold: dropped before
+    /// anyone hears of them, so what is streamed is what is stored, in both topologies.
+    /// </summary>
+    private static string WithoutNul(string text) => text.Contains('\0', StringComparison.Ordinal) ? text.Replace("\0", "", StringComparison.Ordinal) : text;
 
     /// <summary>A client tool call: the output a client submits, or an error for the model when none comes in time.</summary>
     private async Task<ToolOutcome> AwaitClientOutputAsync(ToolCallInfo call, Task<string> output, TimeSpan timeout, CancellationToken cancellationToken)
