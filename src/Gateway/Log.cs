@@ -7,4 +7,9 @@ internal static partial class Log
 
     [LoggerMessage(FeedInterruptedId, LogLevel.Warning, "The live feed of thread {ThreadId} was interrupted after sequence {Sequence} (attempt {Attempt}); calling again")]
     public static partial void FeedInterrupted(ILogger logger, Exception exception, string threadId, long sequence, int attempt);
+
+    public const int SubscriberCutId = 3001;
+
+    [LoggerMessage(SubscriberCutId, LogLevel.Information, "A subscriber of thread {ThreadId} fell too far behind and was cut; it can resume after sequence {Sequence}")]
+    public static partial void SubscriberCut(ILogger logger, string threadId, long sequence);
 }

@@ -51,6 +51,14 @@ public sealed class ServerSentEventsStream(IAsyncEnumerable<SseItem<string>> ite
         {
             // The client went away; the run it watched goes on.
         }
+        catch (SubscriberOverflowException overflow)
+        {
+            // The client read too slowly and its bounded buffer filled: the stream is cut (not ended cleanly, so the
+            // client cannot take it for a finished one) and the client resumes with Last-Event-ID.
+            var logger = httpContext.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger<ServerSentEventsStream>();
+            Log.SubscriberCut(logger, overflow.ThreadId, overflow.LastSequence);
+            httpContext.Abort();
+        }
     }
 
     private async IAsyncEnumerable<SseItem<string>> WithHeartbeats(

@@ -19,7 +19,13 @@ public interface IThreadEventSource
 
 /// <summary>A subscriber read too slowly and was dropped so it would not hold up the others.</summary>
 public sealed class SubscriberOverflowException(string threadId, long lastSequence)
-    : Exception($"The subscriber of thread '{threadId}' fell too far behind; resume after sequence {lastSequence}.");
+    : Exception($"The subscriber of thread '{threadId}' fell too far behind; resume after sequence {lastSequence}.")
+{
+    public string ThreadId { get; } = threadId;
+
+    /// <summary>The last sequence the subscriber was given (not necessarily the last it read).</summary>
+    public long LastSequence { get; } = lastSequence;
+}
 
 /// <summary>
 /// This gateway's live feeds: per watched thread, one streaming grain call (<see cref="IThreadGrain.WatchAsync"/>)

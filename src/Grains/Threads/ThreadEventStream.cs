@@ -137,7 +137,10 @@ internal sealed class ThreadEventStream(string threadId, IEventLog log, ThreadSt
         {
             SingleReader = true,
             SingleWriter = true,
-            FullMode = BoundedChannelFullMode.DropWrite,
+            // Not DropWrite: with it TryWrite says yes and drops the event, and a watcher that falls behind (a
+            // gateway's feed during a burst) would skip events without knowing. With Wait, TryWrite says no when the
+            // buffer is full, and Deliver ends that watcher, which calls again after the last event it got.
+            FullMode = BoundedChannelFullMode.Wait,
         });
         _watchers.Add(live);
         var snapshot = _tail.Where(e => e.Sequence > afterSequence).ToList();
