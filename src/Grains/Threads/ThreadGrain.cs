@@ -699,6 +699,9 @@ public sealed class ThreadGrain(
             await Stream.FlushAsync(cancellationToken);
             _deleted = true;
             Stream.Close();
+            // An index write under way ends first; any later one sees _deleted and writes nothing.
+            await _indexGate.WaitAsync(cancellationToken);
+            _indexGate.Release();
             await index.EraseAsync(ThreadId, cancellationToken);
             await UnregisterActiveRunReminderAsync();
             await _writeGate.WaitAsync(cancellationToken);
@@ -733,6 +736,8 @@ public sealed class ThreadGrain(
     // Set once DeleteAsync begins erasing: the index is not written again.
     private bool _deleted;
 
+    private readonly SemaphoreSlim _indexGate = new(1, 1);
+
     // The thread's first user message (ordinal, title); still the first while the thread has at least that many messages.
     private (int Ordinal, string? Title)? _firstUser;
 
@@ -747,6 +752,8 @@ public sealed class ThreadGrain(
             return;
         }
 
+        // One write at a time, each from the state as it is when its turn comes: the last row written is the latest.
+        await _indexGate.WaitAsync(cancellationToken);
         try
         {
             var current = state.State;
@@ -772,6 +779,10 @@ public sealed class ThreadGrain(
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             Log.ThreadNotIndexed(logger, ex, ThreadId);
+        }
+        finally
+        {
+            _indexGate.Release();
         }
     }
 
@@ -963,6 +974,8 @@ public sealed class ThreadGrain(
             _activeRun = null;
         }
 
+        // Before the end is announced: a client that lists its threads once the run ended sees the run's answer.
+        await IndexAsync(CancellationToken.None);
         try
         {
             // Every watcher hears how the run ended, even when its end could not be stored (the next activation then
@@ -974,7 +987,6 @@ public sealed class ThreadGrain(
             activeRuns.Remove(run);
         }
 
-        await IndexAsync(CancellationToken.None);
         await ReportAsync(Activity(ended.Status, ended, run.Model));
         webhooks.Enqueue(ThreadId, ended, sink.LastAssistantMessage);
 
