@@ -213,7 +213,7 @@ public sealed class ThreadGrain(
         var lastSequence = await log.GetLastSequenceAsync(ThreadId, cancellationToken);
         await CommitAsync(_ => created, messages, [], cancellationToken);
         Stream.Start(lastSequence, 0);
-        await IndexAsync(cancellationToken);
+        await IndexAsync();
         return ThreadSnapshot.From(ThreadId, created);
     }
 
@@ -324,7 +324,7 @@ public sealed class ThreadGrain(
         if (stored.Count > 0)
         {
             await CommitAsync(s => s with { MessageCount = s.MessageCount + stored.Count, UpdatedAt = now }, stored, [], cancellationToken);
-            await IndexAsync(cancellationToken);
+            await IndexAsync();
         }
 
         return new AppendMessagesResult.Appended(stored);
@@ -471,7 +471,7 @@ public sealed class ThreadGrain(
         await ReportAsync(Activity(RunActivityKinds.Started, current.Record, model.Name));
         current.Completion = ExecuteRunAsync(current, agent, model);
         activeRuns.Add(current, reason => current.Interrupt(new RunError(RunErrorCodes.Interrupted, reason)), () => current.Completion);
-        await IndexAsync(CancellationToken.None);
+        await IndexAsync();
         return new SendMessageResult.Accepted(runId, userMessage.Id, started.Sequence);
     }
 
@@ -537,7 +537,7 @@ public sealed class ThreadGrain(
         await history.RemoveAsync(ThreadId, from, [run.Id], cancellationToken);
         await Stream.AppendDurableAsync(new RunRolledBack { ThreadId = ThreadId, RunId = run.Id, FromOrdinal = from, RemovedMessages = removed });
         Log.RunRolledBack(logger, ThreadId, run.Id, removed);
-        await IndexAsync(cancellationToken);
+        await IndexAsync();
     }
 
     /// <summary>Takes queued runs off the queue for good: each is stored as cancelled and watchers hear <c>run.cancelled</c>.</summary>
@@ -665,7 +665,7 @@ public sealed class ThreadGrain(
 
         var now = Now();
         await WriteStateAsync(s => s with { Metadata = metadata, UpdatedAt = now }, cancellationToken);
-        await IndexAsync(cancellationToken);
+        await IndexAsync();
         return ThreadSnapshot.From(ThreadId, state.State) with { LastSequence = Stream.LastSequence };
     }
 
@@ -744,9 +744,12 @@ public sealed class ThreadGrain(
     /// <summary>
     /// Writes the thread's row of the index from its state and the ends of its history. A failure is logged and
     /// left: the next change, or the next activation, writes the row again (a listing lags; the thread is unharmed).
+    /// Never cancelled by a caller: the change it follows is stored, and a caller that went away must not leave the
+    /// listing behind it.
     /// </summary>
-    private async Task IndexAsync(CancellationToken cancellationToken)
+    private async Task IndexAsync()
     {
+        var cancellationToken = CancellationToken.None;
         if (!Exists || _deleted)
         {
             return;
@@ -776,7 +779,7 @@ public sealed class ThreadGrain(
                 },
                 cancellationToken);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex)
         {
             Log.ThreadNotIndexed(logger, ex, ThreadId);
         }
@@ -820,13 +823,14 @@ public sealed class ThreadGrain(
                 return;
             }
         }
-        catch (StorageUnavailableException ex)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            // The thread activates all the same; the row is written at its next change.
             Log.ThreadNotIndexed(logger, ex, ThreadId);
             return;
         }
 
-        await IndexAsync(cancellationToken);
+        await IndexAsync();
     }
 
     /// <inheritdoc />
@@ -975,7 +979,7 @@ public sealed class ThreadGrain(
         }
 
         // Before the end is announced: a client that lists its threads once the run ended sees the run's answer.
-        await IndexAsync(CancellationToken.None);
+        await IndexAsync();
         try
         {
             // Every watcher hears how the run ended, even when its end could not be stored (the next activation then
