@@ -273,6 +273,44 @@ public sealed class ThreadManagementTests
     }
 
     [Fact]
+    public async Task A_watch_of_a_deleted_thread_ends_and_never_carries_on_into_a_new_thread_of_the_same_id()
+    {
+        await using var app = new GatewayApp();
+        var client = app.Client;
+        const string threadId = "thread_watched";
+        await client.CreateThreadAsync(new { threadId }, Guard);
+        using (var sent = await client.PostAsJsonAsync($"/threads/{threadId}/messages", new { content = "what is 2 + 3?" }, Guard))
+        {
+            Assert.Equal(HttpStatusCode.OK, sent.StatusCode);
+        }
+
+        using var watcher = await client.OpenEventStreamAsync($"/threads/{threadId}/events?after=0", cancellationToken: Guard);
+        await using var watched = watcher.ReadEventsAsync(Guard).GetAsyncEnumerator(Guard);
+        while (await watched.MoveNextAsync() && !SseEvents.IsRunEnd(watched.Current))
+        {
+        }
+
+        using (var deleted = await client.DeleteAsync($"/threads/{threadId}", Guard))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        }
+
+        await client.CreateThreadAsync(new { threadId }, Guard);
+        using (var sent = await client.PostAsJsonAsync($"/threads/{threadId}/messages", new { content = "and 4 + 5?" }, Guard))
+        {
+            Assert.Equal(HttpStatusCode.OK, sent.StatusCode);
+        }
+
+        var after = new List<SseEvent>();
+        while (await watched.MoveNextAsync())
+        {
+            after.Add(watched.Current);
+        }
+
+        Assert.Empty(after);
+    }
+
+    [Fact]
     public async Task Retention_compacts_events_older_than_the_age_and_keeps_messages_and_runs()
     {
         await using var model = await FakeOpenAiServer.StartAsync(Guard);
