@@ -29,6 +29,8 @@ internal static partial class Log
     public const int RunEndStoredLateId = 1021;
     public const int RunRequiresActionId = 1022;
     public const int ModelCallFailedId = 1100;
+    public const int ThreadDeletedId = 1030;
+    public const int ThreadNotIndexedId = 1031;
 
     [LoggerMessage(RunStartedId, LogLevel.Information, "Run {RunId} started on thread {ThreadId} with agent {Agent} and model {Model}")]
     public static partial void RunStarted(ILogger logger, string threadId, string runId, string agent, string model);
@@ -102,4 +104,10 @@ internal static partial class Log
 
     [LoggerMessage(RunRequiresActionId, LogLevel.Information, "Run {RunId} on thread {ThreadId} waits for the output of {Calls} client tool calls")]
     public static partial void RunRequiresAction(ILogger logger, string threadId, string runId, int calls);
+
+    [LoggerMessage(ThreadDeletedId, LogLevel.Information, "Thread {ThreadId} was deleted: its state, messages, runs and events are erased")]
+    public static partial void ThreadDeleted(ILogger logger, string threadId);
+
+    [LoggerMessage(ThreadNotIndexedId, LogLevel.Warning, "The index row of thread {ThreadId} could not be written; the next change or activation writes it")]
+    public static partial void ThreadNotIndexed(ILogger logger, Exception exception, string threadId);
 }

@@ -287,8 +287,10 @@ public sealed class ThreadEventHub(IGrainFactory grains, IOptions<StreamingOptio
                             failures = 0;
                         }
 
-                        // The activation ended (deactivated, or the thread does not exist): follow the next one.
-                        if (await grain.GetAsync(token).ConfigureAwait(false) is null)
+                        // The activation ended (deactivated, or the thread does not exist): follow the next one. A
+                        // thread whose stream is behind what was delivered is not this one: it was deleted and its id
+                        // created again (sequences are never reused otherwise), so its watchers' stream ends too.
+                        if (await grain.GetAsync(token).ConfigureAwait(false) is not { } thread || thread.LastSequence < _last)
                         {
                             EndAll(null);
                             return;

@@ -48,6 +48,7 @@ public static partial class ThreadsApi
             .WithSummary("Give a run waiting on run.requires_action the outputs of its client tool calls (all or none are taken).");
         threads.MapGet("/{threadId}/runs/{runId}", GetRunAsync).WithName("GetRun").WithSummary("Get a run.");
         threads.MapPost("/{threadId}/runs/{runId}/cancel", CancelRunAsync).WithName("CancelRun").WithSummary("Cancel a run (idempotent).");
+        MapThreadManagement(threads);
         return app;
     }
 

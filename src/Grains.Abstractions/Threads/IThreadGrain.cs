@@ -54,6 +54,22 @@ public interface IThreadGrain : IGrainWithStringKey
     Task<RunRecord?> GetRunAsync(string runId, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Changes the thread's metadata as a JSON merge patch: a key with a value sets it, a key with null removes it.
+    /// Returns the thread, or null when it does not exist.
+    /// </summary>
+    [Alias("UpdateMetadata")]
+    Task<ThreadSnapshot?> UpdateMetadataAsync(IReadOnlyDictionary<string, string?> patch, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Erases the thread: an active run is cancelled first (it ends <c>cancelled</c> and its watchers are told),
+    /// queued runs are cancelled, then its messages, runs, events, index entry, reminder and state are removed and
+    /// the activation goes; every watch ends. Afterwards the thread does not exist (its id may be created again, as a
+    /// new thread). Returns false when it did not exist.
+    /// </summary>
+    [Alias("Delete")]
+    Task<bool> DeleteAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// The thread's events with sequence greater than <paramref name="afterSequence"/>: those already stored (from the
     /// log), then live ones as the grain appends them, in order with no duplicate, until the caller stops or the
     /// activation ends: then the enumeration ends normally as the deactivation begins (or, when it began between two

@@ -32,6 +32,7 @@ public sealed class ThreadGrain(
     [PersistentState("thread", ThreadGrain.StorageName)] IPersistentState<ThreadGrainState> state,
     IThreadHistory history,
     IEventLog log,
+    IThreadIndex index,
     IChatModelProvider models,
     ToolRegistry tools,
     TimeProvider time,
@@ -96,6 +97,7 @@ public sealed class ThreadGrain(
         var lastSequence = await log.GetLastSequenceAsync(ThreadId, cancellationToken);
         _stream.Start(lastSequence, state.State.ReservedSequence);
         await ReconcileAsync(cancellationToken);
+        await EnsureIndexedAsync(cancellationToken);
         if (state.State.Queue.Length > 0)
         {
             // Queued runs go on once the activation is up (not inside it).
@@ -211,6 +213,7 @@ public sealed class ThreadGrain(
         var lastSequence = await log.GetLastSequenceAsync(ThreadId, cancellationToken);
         await CommitAsync(_ => created, messages, [], cancellationToken);
         Stream.Start(lastSequence, 0);
+        await IndexAsync();
         return ThreadSnapshot.From(ThreadId, created);
     }
 
@@ -321,6 +324,7 @@ public sealed class ThreadGrain(
         if (stored.Count > 0)
         {
             await CommitAsync(s => s with { MessageCount = s.MessageCount + stored.Count, UpdatedAt = now }, stored, [], cancellationToken);
+            await IndexAsync();
         }
 
         return new AppendMessagesResult.Appended(stored);
@@ -467,6 +471,7 @@ public sealed class ThreadGrain(
         await ReportAsync(Activity(RunActivityKinds.Started, current.Record, model.Name));
         current.Completion = ExecuteRunAsync(current, agent, model);
         activeRuns.Add(current, reason => current.Interrupt(new RunError(RunErrorCodes.Interrupted, reason)), () => current.Completion);
+        await IndexAsync();
         return new SendMessageResult.Accepted(runId, userMessage.Id, started.Sequence);
     }
 
@@ -532,6 +537,7 @@ public sealed class ThreadGrain(
         await history.RemoveAsync(ThreadId, from, [run.Id], cancellationToken);
         await Stream.AppendDurableAsync(new RunRolledBack { ThreadId = ThreadId, RunId = run.Id, FromOrdinal = from, RemovedMessages = removed });
         Log.RunRolledBack(logger, ThreadId, run.Id, removed);
+        await IndexAsync();
     }
 
     /// <summary>Takes queued runs off the queue for good: each is stored as cancelled and watchers hear <c>run.cancelled</c>.</summary>
@@ -634,6 +640,197 @@ public sealed class ThreadGrain(
 
         var stored = await history.ReadRunAsync(ThreadId, runId, cancellationToken);
         return stored is null ? new CancelRunResult.NotFound() : new CancelRunResult.AlreadyEnded(stored);
+    }
+
+    /// <inheritdoc />
+    public async Task<ThreadSnapshot?> UpdateMetadataAsync(IReadOnlyDictionary<string, string?> patch, CancellationToken cancellationToken = default)
+    {
+        if (!Exists)
+        {
+            return null;
+        }
+
+        var metadata = new Dictionary<string, string>(state.State.Metadata);
+        foreach (var (key, value) in patch)
+        {
+            if (value is null)
+            {
+                metadata.Remove(key);
+            }
+            else
+            {
+                metadata[key] = value;
+            }
+        }
+
+        var now = Now();
+        await WriteStateAsync(s => s with { Metadata = metadata, UpdatedAt = now }, cancellationToken);
+        await IndexAsync();
+        return ThreadSnapshot.From(ThreadId, state.State) with { LastSequence = Stream.LastSequence };
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The rows go before the state, the commit point: a failure part way leaves the thread in place (answering,
+    /// maybe with part of its history gone) rather than rows nobody can reach, and a retry finishes the erasure.
+    /// Watchers hear every run end before their watch ends: the events are delivered (and written) before the stream
+    /// closes, and only then is anything erased.
+    /// </remarks>
+    public async Task<bool> DeleteAsync(CancellationToken cancellationToken = default)
+    {
+        if (!Exists)
+        {
+            return false;
+        }
+
+        // No run starts meanwhile (a send, the next queued run, a resumed run all take this gate).
+        await _startGate.WaitAsync(cancellationToken);
+        try
+        {
+            const string reason = "the thread was deleted";
+            await CancelQueuedAsync([.. Queue], reason, cancellationToken);
+            if (_activeRun is { } active)
+            {
+                active.Cancel(reason);
+                await active.Completion;
+            }
+
+            _unstoredEnd = null;
+            await Stream.FlushAsync(cancellationToken);
+            _deleted = true;
+            Stream.Close();
+            // An index write under way ends first; any later one sees _deleted and writes nothing.
+            await _indexGate.WaitAsync(cancellationToken);
+            _indexGate.Release();
+            await index.EraseAsync(ThreadId, cancellationToken);
+            await UnregisterActiveRunReminderAsync();
+            await _writeGate.WaitAsync(cancellationToken);
+            try
+            {
+                await state.ClearStateAsync(cancellationToken);
+            }
+            catch (InconsistentStateException ex)
+            {
+                Log.ConcurrentWriter(logger, ex, ThreadId);
+                throw new StorageUnavailableException($"Thread '{ThreadId}' was written by another activation; retry.");
+            }
+            finally
+            {
+                _writeGate.Release();
+            }
+
+            Log.ThreadDeleted(logger, ThreadId);
+            return true;
+        }
+        finally
+        {
+            _startGate.Release();
+            if (_deleted)
+            {
+                // Its stream is closed: a thread that was (or is being) erased is served by a fresh activation.
+                DeactivateOnIdle();
+            }
+        }
+    }
+
+    // Set once DeleteAsync begins erasing: the index is not written again.
+    private bool _deleted;
+
+    private readonly SemaphoreSlim _indexGate = new(1, 1);
+
+    // The thread's first user message (ordinal, title); still the first while the thread has at least that many messages.
+    private (int Ordinal, string? Title)? _firstUser;
+
+    /// <summary>
+    /// Writes the thread's row of the index from its state and the ends of its history. A failure is logged and
+    /// left: the next change, or the next activation, writes the row again (a listing lags; the thread is unharmed).
+    /// Never cancelled by a caller: the change it follows is stored, and a caller that went away must not leave the
+    /// listing behind it.
+    /// </summary>
+    private async Task IndexAsync()
+    {
+        var cancellationToken = CancellationToken.None;
+        if (!Exists || _deleted)
+        {
+            return;
+        }
+
+        // One write at a time, each from the state as it is when its turn comes: the last row written is the latest.
+        await _indexGate.WaitAsync(cancellationToken);
+        try
+        {
+            var current = state.State;
+            var title = current.Metadata.TryGetValue("title", out var given) ? ThreadSummary.Truncate(given, ThreadSummary.TitleLength) : null;
+            title ??= await FirstUserTitleAsync(current.MessageCount, cancellationToken);
+            const int window = 8;
+            var recent = current.MessageCount == 0
+                ? []
+                : await history.ReadMessagesAsync(ThreadId, Math.Max(0, current.MessageCount - window), window, cancellationToken);
+            var last = recent.LastOrDefault(m => m.Role is MessageRoles.User or MessageRoles.Assistant && !string.IsNullOrWhiteSpace(m.Content));
+            if (_deleted)
+            {
+                return;
+            }
+
+            await index.UpsertAsync(
+                new ThreadSummary(ThreadId, current.CreatedAt, current.UpdatedAt, current.Metadata, current.MessageCount, title, ThreadSummary.Truncate(last?.Content, ThreadSummary.PreviewLength))
+                {
+                    Owner = current.Owner,
+                },
+                cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            Log.ThreadNotIndexed(logger, ex, ThreadId);
+        }
+        finally
+        {
+            _indexGate.Release();
+        }
+    }
+
+    private async Task<string?> FirstUserTitleAsync(int messageCount, CancellationToken cancellationToken)
+    {
+        if (_firstUser is { } known && messageCount >= known.Ordinal)
+        {
+            return known.Title;
+        }
+
+        _firstUser = null;
+        const int scan = 32;
+        var first = messageCount == 0 ? [] : await history.ReadMessagesAsync(ThreadId, 0, scan, cancellationToken);
+        if (first.FirstOrDefault(m => m.Role == MessageRoles.User) is { } user)
+        {
+            _firstUser = (user.Ordinal, ThreadSummary.Truncate(user.Content, ThreadSummary.TitleLength));
+            return _firstUser.Value.Title;
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// On activation: writes the index row when it is missing (a thread created before the index existed, or whose
+    /// last index write failed) or behind the state.
+    /// </summary>
+    private async Task EnsureIndexedAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var row = await index.GetAsync(ThreadId, cancellationToken);
+            if (row is not null && row.MessageCount == state.State.MessageCount
+                && (row.UpdatedAt - state.State.UpdatedAt).Duration() < TimeSpan.FromMilliseconds(1))
+            {
+                return;
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The thread activates all the same; the row is written at its next change.
+            Log.ThreadNotIndexed(logger, ex, ThreadId);
+            return;
+        }
+
+        await IndexAsync();
     }
 
     /// <inheritdoc />
@@ -781,6 +978,8 @@ public sealed class ThreadGrain(
             _activeRun = null;
         }
 
+        // Before the end is announced: a client that lists its threads once the run ended sees the run's answer.
+        await IndexAsync();
         try
         {
             // Every watcher hears how the run ended, even when its end could not be stored (the next activation then

@@ -3,6 +3,7 @@ using System.Net;
 using Conversations.Grains.Agents;
 using Conversations.Grains.Health;
 using Conversations.Grains.Threads;
+using Conversations.Silo.Retention;
 using Conversations.Silo.Storage;
 using Conversations.Silo.Storage.Postgres;
 using Microsoft.Extensions.Options;
@@ -32,6 +33,8 @@ public static class ClusterSiloExtensions
         services.AddSingleton<IReadinessCheck, PostgresReadiness>();
         services.AddSingleton<IThreadHistory, PostgresThreadHistory>();
         services.AddSingleton<IEventLog, PostgresEventLog>();
+        services.AddSingleton<IThreadIndex, PostgresThreadIndex>();
+        services.AddEventLogRetention<PostgresEventCompaction>();
         services.AddGrainServices();
 
         builder.UseOrleans(silo =>
@@ -54,6 +57,8 @@ public static class ClusterSiloExtensions
                 {
                     o.Invariant = Invariant;
                     o.ConnectionString = database.ConnectionString;
+                    // A cleared state (a deleted thread) leaves no row behind.
+                    o.DeleteStateOnClear = true;
                 });
                 silo.Services.AddGrainStorage(name, (sp, _) => new StorageFailureMapping(name, sp.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(name + "-adonet")));
             }

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Conversations.Grains.Agents;
 using Conversations.Grains.Health;
 using Conversations.Grains.Threads;
+using Conversations.Silo.Retention;
 using Conversations.Silo.Storage;
 using Conversations.Silo.Storage.Sqlite;
 using Microsoft.Extensions.Options;
@@ -40,6 +41,8 @@ public static class EmbeddedSiloExtensions
         services.AddSingleton<IReadinessCheck, SqliteReadiness>();
         services.AddSingleton<IThreadHistory, SqliteThreadHistory>();
         services.AddSingleton<IEventLog, SqliteEventLog>();
+        services.AddSingleton<IThreadIndex, SqliteThreadIndex>();
+        services.AddEventLogRetention<SqliteEventCompaction>();
         services.AddGrainServices();
 
         var siloPort = builder.Configuration.GetValue<int?>("Orleans:SiloPort") ?? FreeLoopbackPort();

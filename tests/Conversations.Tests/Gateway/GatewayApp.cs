@@ -141,6 +141,30 @@ public sealed class GatewayApp : WebApplicationFactory<Program>
         }
     }
 
+    /// <summary>
+    /// Runs <paramref name="sql"/> on the gateway's storage behind its back (the SQLite file embedded, the PostgreSQL
+    /// schema in cluster mode) with <c>@id</c> bound to <paramref name="id"/>; returns the first column of the first
+    /// row as a long (0 for no row or null), e.g. a count.
+    /// </summary>
+    public async Task<long> QueryStorageAsync(string sql, string id)
+    {
+        if (Topology == GatewayTopology.Cluster)
+        {
+            var postgres = _postgres ?? throw new InvalidOperationException("The cluster silo has not started.");
+            await using var dataSource = NpgsqlDataSource.Create($"{postgres.ConnectionString};Search Path={postgres.Schema};Pooling=false");
+            await using var command = dataSource.CreateCommand(sql);
+            command.Parameters.AddWithValue("id", id);
+            return await command.ExecuteScalarAsync(TestContext.Current.CancellationToken) is { } value and not DBNull ? Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+        }
+
+        await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(DataDirectory, "conversations.db"), Pooling = false }.ToString());
+        await connection.OpenAsync(TestContext.Current.CancellationToken);
+        await using var sqlite = connection.CreateCommand();
+        sqlite.CommandText = sql;
+        sqlite.Parameters.AddWithValue("@id", id);
+        return await sqlite.ExecuteScalarAsync(TestContext.Current.CancellationToken) is { } result and not DBNull ? Convert.ToInt64(result, System.Globalization.CultureInfo.InvariantCulture) : 0;
+    }
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Testing");

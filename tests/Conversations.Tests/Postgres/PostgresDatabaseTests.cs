@@ -10,7 +10,7 @@ public sealed class PostgresDatabaseTests : PostgresTestBase
     private static readonly string[] Tables =
     [
         "events", "messages", "orleansmembershiptable", "orleansmembershipversiontable", "orleansquery",
-        "orleansreminderstable", "orleansstorage", "runs", "schema_migrations",
+        "orleansreminderstable", "orleansstorage", "runs", "schema_migrations", "thread_index",
     ];
 
     /// <summary>Every statement key Orleans 10.4's ADO.NET clustering, persistence and reminder providers look up.</summary>
@@ -32,7 +32,7 @@ public sealed class PostgresDatabaseTests : PostgresTestBase
 
         await database.MigrateAsync(Ct);
 
-        Assert.Equal(10, PostgresDatabase.LatestSchemaVersion);
+        Assert.Equal(11, PostgresDatabase.LatestSchemaVersion);
         Assert.Equal(PostgresDatabase.LatestSchemaVersion, await database.GetSchemaVersionAsync(Ct));
         Assert.Equal(Tables, await TablesAsync(database));
         Assert.Equal(

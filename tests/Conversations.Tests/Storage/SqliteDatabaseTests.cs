@@ -19,7 +19,7 @@ public sealed class SqliteDatabaseTests
         Assert.True(File.Exists(file.FilePath));
         Assert.Equal(SqliteDatabase.LatestSchemaVersion, await database.GetSchemaVersionAsync(Ct));
         Assert.True(SqliteDatabase.LatestSchemaVersion >= 2);
-        Assert.Equal(["events", "grain_state", "messages", "runs"], await TablesAsync(database));
+        Assert.Equal(["events", "grain_state", "messages", "runs", "thread_index"], await TablesAsync(database));
         Assert.Equal("wal", await ScalarAsync(database, "PRAGMA journal_mode;"));
     }
 
@@ -65,7 +65,7 @@ public sealed class SqliteDatabaseTests
         await Task.WhenAll(migrations); // a migration applied twice would fail with "table already exists"
 
         Assert.Equal(SqliteDatabase.LatestSchemaVersion, await databases[0].GetSchemaVersionAsync(Ct));
-        Assert.Equal(["events", "grain_state", "messages", "runs"], await TablesAsync(databases[^1]));
+        Assert.Equal(["events", "grain_state", "messages", "runs", "thread_index"], await TablesAsync(databases[^1]));
     }
 
     [Fact]

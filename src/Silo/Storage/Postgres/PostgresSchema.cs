@@ -414,6 +414,27 @@ internal static class PostgresSchema
         new(10, "index of running runs", """
             CREATE INDEX runs_running ON runs (thread_id) WHERE (body ->> 'status') = 'running';
             """),
+
+        // Listings: grain state is not queryable, so the thread grains keep a row per thread here. A listing reads it
+        // newest first (thread_index_recent; with an owner, thread_index_owner_recent), a metadata filter is a
+        // containment test (the GIN index). The events' creation time is indexed for the retention's compaction.
+        new(11, "thread index, events by age", """
+            CREATE TABLE thread_index (
+                id            text        NOT NULL PRIMARY KEY,
+                owner         text,
+                created_at    timestamptz NOT NULL,
+                updated_at    timestamptz NOT NULL,
+                metadata      jsonb       NOT NULL,
+                title         text,
+                preview       text,
+                message_count integer     NOT NULL
+            );
+
+            CREATE INDEX thread_index_recent ON thread_index (updated_at DESC, id DESC);
+            CREATE INDEX thread_index_owner_recent ON thread_index (owner, updated_at DESC, id DESC);
+            CREATE INDEX thread_index_metadata ON thread_index USING gin (metadata jsonb_path_ops);
+            CREATE INDEX events_created_at ON events (created_at);
+            """),
     ];
 
     /// <summary>The schema version the code expects: the highest migration's version.</summary>

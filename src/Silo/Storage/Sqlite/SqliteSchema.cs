@@ -93,6 +93,24 @@ internal static class SqliteSchema
 
         DROP TABLE threads;
         """,
+
+        // 4: the thread index (listings: grain state is not queryable; the thread grains keep these rows), and the
+        // events' creation time indexed for the retention's compaction.
+        """
+        CREATE TABLE thread_index (
+            id            TEXT    NOT NULL PRIMARY KEY,
+            owner         TEXT,
+            created_at    TEXT    NOT NULL,
+            updated_at    TEXT    NOT NULL,
+            metadata      TEXT    NOT NULL,
+            title         TEXT,
+            preview       TEXT,
+            message_count INTEGER NOT NULL
+        );
+        CREATE INDEX thread_index_recent ON thread_index (updated_at DESC, id DESC);
+        CREATE INDEX thread_index_owner_recent ON thread_index (owner, updated_at DESC, id DESC);
+        CREATE INDEX events_created_at ON events (created_at);
+        """,
     ];
 
     /// <summary>The schema version the code expects: the number of migrations.</summary>

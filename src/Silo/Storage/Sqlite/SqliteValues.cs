@@ -11,6 +11,10 @@ internal static class SqliteValues
     public static string Time(DateTimeOffset value) =>
         value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
 
+    /// <summary>A time written by <see cref="Time"/>.</summary>
+    public static DateTimeOffset ParseTime(string value) =>
+        DateTimeOffset.ParseExact(value, "yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
+
     public static string ToJson<T>(T value) => JsonSerializer.Serialize(value, ContractJson.Options);
 
     public static T FromJson<T>(string json, string what) =>
