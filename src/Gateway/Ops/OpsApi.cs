@@ -44,7 +44,7 @@ public static class OpsApi
         ops.MapGet("/events", StreamSnapshots).WithName("OpsEvents")
             .WithSummary("The same snapshot as an SSE stream (event 'snapshot'), every Ops:RefreshInterval.");
         ops.MapGet("/threads/{threadId}/events", WatchThreadAsync).WithName("OpsWatchThread")
-            .WithSummary("A thread's events live (after Last-Event-ID or ?after=N), as a watcher the thread's subscriber counts leave out.");
+            .WithSummary("A thread's events live, as a watcher the thread's subscriber counts leave out: after Last-Event-ID or ?after=N, else from the active run's start (or from now).");
         // The official dashboard's pages and API, under the same gate.
         ops.MapOrleansDashboard("/orleans");
         return ops;
@@ -127,6 +127,16 @@ public static class OpsApi
                 statusCode: StatusCodes.Status400BadRequest,
                 detail: $"{resumed.Field} {afterSequence} is past the thread's last event ({lastSequence}).",
                 extensions: new Dictionary<string, object?> { ["lastSequence"] = lastSequence, ["errors"] = new Dictionary<string, string[]> { [resumed.Field] = [$"{resumed.Field} must be at most {lastSequence}."] } });
+        }
+
+        if (cursor is null)
+        {
+            // No cursor: the active run from its start (the dashboard shows it whole), else live from now.
+            afterSequence = thread.LastSequence;
+            if (thread.ActiveRunId is { } runId && await grains.GetGrain<IThreadGrain>(threadId).GetRunAsync(runId, cancellationToken) is { StartSequence: > 0 } run)
+            {
+                afterSequence = run.StartSequence - 1;
+            }
         }
 
         var events = UntilStopped(hub.WatchAsync(threadId, afterSequence, cancellationToken), lifetime);
