@@ -51,6 +51,7 @@ function renderThreadList() {
       const button = document.createElement("button");
       button.type = "button";
       button.textContent = id;
+      button.title = id;
       button.setAttribute("aria-current", String(current?.id === id));
       button.addEventListener("click", () => openThread(id));
       item.append(button);
