@@ -20,7 +20,7 @@ public sealed class GatewayIdentity(TimeProvider time)
 /// <summary>
 /// Reports this gateway's feeds (threads, subscribers, watchers, lag) to the cluster's <see cref="IGatewayRegistryGrain"/>
 /// every <see cref="OpsOptions.ReportInterval"/>, so any gateway's dashboard lists every gateway; leaves the list when
-/// the gateway stops. A report that fails (the cluster is not reachable yet) is tried again at the next interval.
+/// the host begins to stop. A report that fails (the cluster is not reachable yet) is tried again at the next interval.
 /// </summary>
 internal sealed class GatewayReporter(
     IGrainFactory grains,
@@ -30,36 +30,42 @@ internal sealed class GatewayReporter(
     IServer server,
     IOptions<OpsOptions> options,
     TimeProvider time,
+    IHostApplicationLifetime lifetime,
     ILogger<GatewayReporter> logger) : BackgroundService
 {
     private IGatewayRegistryGrain Registry => grains.GetGrain<IGatewayRegistryGrain>(0);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // Until the host begins to stop (before any service stops: the cluster is still there to leave).
+        using var running = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, lifetime.ApplicationStopping);
         var interval = options.Value.ReportInterval;
         using var timer = new PeriodicTimer(interval, time);
-        do
-        {
-            try
-            {
-                await Registry.ReportAsync(Report(interval), stoppingToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
-            {
-                Log.GatewayReportFailed(logger, ex, identity.Id);
-            }
-        }
-        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
-    }
-
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await base.StopAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await Registry.LeaveAsync(identity.Id, cancellationToken).WaitAsync(TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
+            do
+            {
+                try
+                {
+                    await Registry.ReportAsync(Report(interval), running.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (!running.IsCancellationRequested)
+                {
+                    Log.GatewayReportFailed(logger, ex, identity.Id);
+                }
+            }
+            while (await timer.WaitForNextTickAsync(running.Token).ConfigureAwait(false));
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (OperationCanceledException) when (running.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+
+        try
+        {
+            await Registry.LeaveAsync(identity.Id, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(2), stoppingToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
         {
             // The cluster is gone or going: the report expires by itself.
             Log.GatewayReportFailed(logger, ex, identity.Id);

@@ -1,4 +1,6 @@
+using System.Net;
 using System.Text.RegularExpressions;
+using Conversations.Tests.Cluster;
 using Conversations.Tests.Fakes;
 using Conversations.Tests.Gateway;
 using Microsoft.Playwright;
@@ -38,6 +40,7 @@ public sealed partial class ChatPageTests(ChromiumFixture fixture)
         var answer = page.Locator(".message[data-role=assistant]").Last;
         await Expect(answer.Locator(".text")).ToHaveTextAsync("17 × 23 is 391.");
         await Expect(answer).ToHaveAttributeAsync("data-status", "completed");
+        await Expect(page.Locator(".message[data-resynced]")).ToHaveCountAsync(0);
         await Expect(page.Locator("#run-status")).ToHaveTextAsync("completed");
         await Expect(page.Locator("#cancel")).ToBeDisabledAsync();
         await HeadlessChromium.ScreenshotAsync(page, "chat-tool-call");
@@ -81,6 +84,7 @@ public sealed partial class ChatPageTests(ChromiumFixture fixture)
         {
             await Expect(page.Locator(".message[data-role=assistant] .text")).ToHaveTextAsync(string.Concat(deltas));
             await Expect(page.Locator(".message[data-role=assistant]")).ToHaveAttributeAsync("data-status", "completed");
+            await Expect(page.Locator(".message[data-resynced]")).ToHaveCountAsync(0);
         }
     }
 
@@ -109,7 +113,56 @@ public sealed partial class ChatPageTests(ChromiumFixture fixture)
         await Expect(page.Locator(".message[data-role=assistant]")).ToHaveCountAsync(1);
         await Expect(page.Locator(".message[data-role=user]")).ToHaveCountAsync(1);
         await Expect(page.Locator(".message[data-role=user] .text")).ToHaveTextAsync("four words");
+        await Expect(page.Locator(".message[data-role=assistant]")).ToHaveAttributeAsync("data-status", "completed");
+        await Expect(page.Locator(".message[data-resynced]")).ToHaveCountAsync(0);
         await HeadlessChromium.ScreenshotAsync(page, "chat-after-reload");
+    }
+
+    [Fact]
+    public async Task After_a_dropped_connection_the_page_resumes_with_every_token_once()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var model = await FakeOpenAiServer.StartAsync(Guard);
+        model.Enqueue(ScriptedResponse.Text("alpha ", "beta ", "gamma ", "delta").HoldAfter(3, release.Task));
+        await using var app = GatewayApp.WithModel(model);
+        // The browser reaches the gateway through a relay the test can cut, as a network outage would.
+        var gateway = app.Client.BaseAddress!;
+        await using var relay = new TcpRelay(new IPEndPoint(IPAddress.Loopback, gateway.Port));
+        var page = await Chromium.NewPageAsync(new Uri($"http://127.0.0.1:{relay.Port}/"));
+        var resumedAfter = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        page.Request += (_, request) =>
+        {
+            if (request.Url.Contains("/events", StringComparison.Ordinal) && request.Headers.TryGetValue("last-event-id", out var id))
+            {
+                resumedAfter.Enqueue(id);
+            }
+        };
+        await page.GotoAsync("/");
+        await page.GetByLabel("Message", new() { Exact = true }).FillAsync("four words");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send" }).ClickAsync();
+        var answer = page.Locator(".message[data-role=assistant] .text");
+        await Expect(answer).ToHaveTextAsync("alpha beta ");
+        var threadId = await page.Locator("#thread-id").TextContentAsync();
+
+        await relay.CutAsync();
+        await Expect(page.Locator("#connection-status")).ToContainTextAsync("Reconnecting");
+        // The run goes on and ends while the page is cut off.
+        release.SetResult();
+        var thread = await TestTimeouts.EventuallyAsync(
+            () => app.Client.GetFromJsonAsync<System.Text.Json.JsonElement>($"/threads/{threadId}", Guard),
+            t => !t.TryGetProperty("activeRunId", out _));
+        Assert.False(thread.TryGetProperty("activeRunId", out _), "the run did not end");
+
+        relay.Restore();
+        await Expect(page.Locator("#connection-status")).ToHaveTextAsync("Live");
+        await Expect(answer).ToHaveTextAsync("alpha beta gamma delta");
+        await Expect(page.Locator(".message[data-role=assistant]")).ToHaveCountAsync(1);
+        await Expect(page.Locator("#run-status")).ToHaveTextAsync("completed");
+        // It asked to resume after the last event it had shown.
+        Assert.Contains(resumedAfter, id => long.Parse(id, System.Globalization.CultureInfo.InvariantCulture) > 0);
+        // Every delta was shown once: their concatenation is the stored message.
+        await Expect(page.Locator(".message[data-role=assistant]")).ToHaveAttributeAsync("data-status", "completed");
+        await Expect(page.Locator(".message[data-resynced]")).ToHaveCountAsync(0);
     }
 
     [Fact]
