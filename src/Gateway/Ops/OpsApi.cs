@@ -46,7 +46,7 @@ public static class OpsApi
         ops.MapGet("/threads/{threadId}/events", WatchThreadAsync).WithName("OpsWatchThread")
             .WithSummary("A thread's events live, as a watcher the thread's subscriber counts leave out: after Last-Event-ID or ?after=N, else from the active run's start (or from now).");
         // The official dashboard's pages and API, under the same gate.
-        ops.MapOrleansDashboard("/orleans");
+        ops.MapOrleansDashboard("/orleans").ExcludeFromDescription();
         return ops;
     }
 
