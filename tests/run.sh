@@ -23,6 +23,7 @@
 # Settings (environment):
 #   CONVERSATIONS_TEST_POSTGRES   use this server instead of provisioning one
 #   CONVERSATIONS_TEST_TOPOLOGY   embedded or cluster: a single pass in that topology                both passes
+#   CONVERSATIONS_TEST_CHROMIUM   the Chromium the browser tests launch                              /usr/bin/chromium
 #   CONVERSATIONS_PG_USER         the OS user that runs the private PostgreSQL when run as root   postgres
 #   PG_BIN                        the PostgreSQL server binaries to use                            found
 #   TMPDIR                        where the temporary folder goes                                  /tmp
@@ -38,6 +39,21 @@ die() {
 }
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+# The browser tests drive Debian's chromium through Playwright's ExecutablePath; Playwright never downloads one.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+
+# The browser tests (Conversations.Tests.Browser) need Debian's chromium: install it when it is missing (as root;
+# otherwise those tests fail saying what to install).
+if [[ -z ${CONVERSATIONS_TEST_CHROMIUM:-} ]] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  if [[ $EUID -eq 0 ]]; then
+    log "installing chromium (Debian package) for the browser tests"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq chromium >/dev/null
+  else
+    log "chromium is missing and this is not root: the browser tests will fail (apt-get install chromium)"
+  fi
+fi
 
 # The HTTP-level tests, which the second pass runs against cluster mode.
 HTTP_TESTS='FullyQualifiedName~Conversations.Tests.Gateway|FullyQualifiedName~Conversations.Tests.Compat'

@@ -7,12 +7,15 @@ using Conversations.Gateway.Compat.OpenAi;
 using Conversations.Gateway.Compat.StreamingChat;
 using Conversations.Gateway.Health;
 using Conversations.Gateway.Models;
+using Conversations.Gateway.Ops;
+using Conversations.Gateway.Pages;
 using Conversations.Gateway.Threads;
 using Conversations.Gateway.Cluster;
 using Conversations.Silo.Hosting;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddGatewayDefaults();
+builder.AddOps();
 if (string.IsNullOrWhiteSpace(builder.Configuration["Cluster:PostgresConnectionString"]))
 {
     // Embedded (the default): this process hosts the silo, on a SQLite file.
@@ -28,6 +31,7 @@ else
 
 var app = builder.Build();
 app.UseGatewayDefaults();
+app.UseChatPage();
 app.MapHealthApi();
 app.MapThreadsApi();
 app.MapOpenAiCompatApi();
@@ -37,6 +41,7 @@ app.MapAgentsApi();
 app.MapModelsApi();
 app.MapAxmpApi();
 app.MapCompletionApi();
+app.MapOpsApi();
 app.Run();
 
 /// <summary>Entry point, public for WebApplicationFactory-based tests.</summary>

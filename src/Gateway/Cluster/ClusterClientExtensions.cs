@@ -35,6 +35,8 @@ public static class ClusterClientExtensions
             });
             client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
             client.AddClusterConnectionStatusObserver<FeedReconnector>();
+            // The Orleans Dashboard's client side: /ops/orleans reads the silos' dashboard grains.
+            Orleans.Dashboard.ServiceCollectionExtensions.AddDashboard(client, o => o.HideTrace = true);
             // Keep trying to reach the cluster while it starts or recovers, instead of failing the gateway.
             client.UseConnectionRetryFilter(async (_, cancellationToken) =>
             {

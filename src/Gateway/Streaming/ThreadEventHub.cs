@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Conversations.Grains.Abstractions.Events;
+using Conversations.Grains.Abstractions.Monitoring;
 using Conversations.Grains.Abstractions.Threads;
 using Microsoft.Extensions.Options;
 
@@ -45,7 +46,26 @@ public sealed class ThreadEventHub(IGrainFactory grains, IOptions<StreamingOptio
     private int _disposed;
 
     /// <inheritdoc />
-    public async IAsyncEnumerable<ThreadEvent> SubscribeAsync(string threadId, long afterSequence, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<ThreadEvent> SubscribeAsync(string threadId, long afterSequence, CancellationToken cancellationToken = default) =>
+        JoinAsync(threadId, afterSequence, watcher: false, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="SubscribeAsync"/>, for the ops dashboard: the same events, but the watcher is not counted among
+    /// the thread's subscribers (<see cref="Watched"/>).
+    /// </summary>
+    public IAsyncEnumerable<ThreadEvent> WatchAsync(string threadId, long afterSequence, CancellationToken cancellationToken = default) =>
+        JoinAsync(threadId, afterSequence, watcher: true, cancellationToken);
+
+    /// <summary>The threads this gateway feeds now, with their subscribers, watchers and the slowest subscriber's lag.</summary>
+    public IReadOnlyList<WatchedThread> Watched()
+    {
+        lock (_gate)
+        {
+            return [.. _feeds.Values.Select(feed => feed.Describe()).OrderBy(t => t.ThreadId, StringComparer.Ordinal)];
+        }
+    }
+
+    private async IAsyncEnumerable<ThreadEvent> JoinAsync(string threadId, long afterSequence, bool watcher, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(threadId);
         ArgumentOutOfRangeException.ThrowIfNegative(afterSequence);
@@ -67,7 +87,7 @@ public sealed class ThreadEventHub(IGrainFactory grains, IOptions<StreamingOptio
                 feed.Start();
             }
 
-            (snapshot, coveredAfter) = feed.Join(subscriber, afterSequence);
+            (snapshot, coveredAfter) = feed.Join(subscriber, afterSequence, watcher);
         }
 
         try
@@ -171,6 +191,7 @@ public sealed class ThreadEventHub(IGrainFactory grains, IOptions<StreamingOptio
     {
         private readonly List<ThreadEvent> _tail = [];
         private readonly List<Channel<ThreadEvent>> _subscribers = [];
+        private readonly HashSet<Channel<ThreadEvent>> _watchers = [];
         private readonly CancellationTokenSource _stop = CancellationTokenSource.CreateLinkedTokenSource(hub._stopping.Token);
         private CancellationTokenSource? _call;
         private long _coveredAfter = startAfter;
@@ -206,18 +227,32 @@ public sealed class ThreadEventHub(IGrainFactory grains, IOptions<StreamingOptio
         }
 
         /// <summary>Adds a subscriber; returns the tail it gets at once and the sequence after which the feed has every event.</summary>
-        public (List<ThreadEvent> Snapshot, long CoveredAfter) Join(Channel<ThreadEvent> subscriber, long afterSequence)
+        public (List<ThreadEvent> Snapshot, long CoveredAfter) Join(Channel<ThreadEvent> subscriber, long afterSequence, bool watcher)
         {
             _subscribers.Add(subscriber);
+            if (watcher)
+            {
+                _watchers.Add(subscriber);
+            }
+
             return (_tail.Where(e => e.Sequence > afterSequence).ToList(), _coveredAfter);
         }
 
         public int Leave(Channel<ThreadEvent> subscriber)
         {
             _subscribers.Remove(subscriber);
+            _watchers.Remove(subscriber);
             subscriber.Writer.TryComplete();
             return _subscribers.Count;
         }
+
+        /// <summary>Subscribers (watchers apart), watchers, the last sequence delivered, the slowest subscriber's unread events.</summary>
+        public WatchedThread Describe() => new(
+            ThreadId,
+            _subscribers.Count - _watchers.Count,
+            _watchers.Count,
+            _last,
+            _subscribers.Where(s => !_watchers.Contains(s)).Select(s => s.Reader.Count).DefaultIfEmpty(0).Max());
 
         private void Publish(ThreadEvent threadEvent)
         {
@@ -243,6 +278,7 @@ public sealed class ThreadEventHub(IGrainFactory grains, IOptions<StreamingOptio
                     if (!_subscribers[i].Writer.TryWrite(threadEvent))
                     {
                         _subscribers[i].Writer.TryComplete(new SubscriberOverflowException(ThreadId, threadEvent.Sequence - 1));
+                        _watchers.Remove(_subscribers[i]);
                         _subscribers.RemoveAt(i);
                     }
                 }
@@ -259,6 +295,7 @@ public sealed class ThreadEventHub(IGrainFactory grains, IOptions<StreamingOptio
                 }
 
                 _subscribers.Clear();
+                _watchers.Clear();
             }
 
             hub.Forget(this);

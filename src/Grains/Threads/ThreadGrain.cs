@@ -1303,6 +1303,8 @@ public sealed class ThreadGrain(
     /// <summary>Where the agent loop's events and messages go: the stream, and the grain's history.</summary>
     private sealed class RunSink(ThreadGrain grain, ActiveRun run) : IRunSink
     {
+        private readonly Monitoring.RunMeter _meter = new(grain.Activity(RunActivityKinds.Started, run.Record, run.Model), grain.Now);
+
         public Usage? Usage { get; private set; }
 
         public string CancelledMessageStatus => run.InterruptedBy is null ? MessageStatuses.Cancelled : MessageStatuses.Incomplete;
@@ -1315,6 +1317,10 @@ public sealed class ThreadGrain(
             }
 
             await grain.Stream.AppendAsync(threadEvent);
+            if (_meter.Observe(threadEvent) is { } activity)
+            {
+                await grain.ReportAsync(activity);
+            }
         }
 
         public async Task<IReadOnlyList<ThreadMessage>> JoinSteeredAsync(CancellationToken cancellationToken)

@@ -65,6 +65,7 @@ public static class ClusterSiloExtensions
 
             silo.AddIncomingGrainCallFilter<StorageFailureCallFilter>();
             silo.AddRunActivityStreams();
+            silo.AddOpsDashboard();
             silo.UseAdoNetReminderService(o =>
             {
                 o.Invariant = Invariant;

@@ -56,6 +56,7 @@ public static class EmbeddedSiloExtensions
             silo.AddIncomingGrainCallFilter<StorageFailureCallFilter>();
             silo.UseInMemoryReminderService();
             silo.AddRunActivityStreams();
+            silo.AddOpsDashboard();
         });
         services.AddRunDrain();
         return builder;

@@ -25,6 +25,13 @@ public static class SiloServices
         silo.AddMemoryStreams(Conversations.Grains.Abstractions.Monitoring.RunActivity.StreamProvider, streams =>
             streams.ConfigureStreamPubSub(Orleans.Streams.StreamPubSubType.ImplicitOnly));
 
+    /// <summary>
+    /// The official Orleans Dashboard's silo side (its grains, the grain-call profiler and the runtime counters); the
+    /// gateway serves its pages under <c>/ops/orleans</c>. Its live log view is off: logs stay in the logs.
+    /// </summary>
+    public static ISiloBuilder AddOpsDashboard(this ISiloBuilder silo) =>
+        Orleans.Dashboard.ServiceCollectionExtensions.AddDashboard(silo, o => o.HideTrace = true);
+
     /// <summary>Ends active runs when the host begins to stop (see <see cref="RunDrain"/>).</summary>
     public static IServiceCollection AddRunDrain(this IServiceCollection services) => services.AddHostedService<RunDrain>();
 
