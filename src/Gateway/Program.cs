@@ -1,5 +1,6 @@
 using Conversations.Gateway;
 using Conversations.Gateway.Agents;
+using Conversations.Gateway.Auth;
 using Conversations.Gateway.Compat.Axmp;
 using Conversations.Gateway.Compat.Completion;
 using Conversations.Gateway.Compat.Langbase;
@@ -13,6 +14,7 @@ using Conversations.Silo.Hosting;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddGatewayDefaults();
+builder.AddGatewaySecurity();
 if (string.IsNullOrWhiteSpace(builder.Configuration["Cluster:PostgresConnectionString"]))
 {
     // Embedded (the default): this process hosts the silo, on a SQLite file.
@@ -28,6 +30,7 @@ else
 
 var app = builder.Build();
 app.UseGatewayDefaults();
+app.UseGatewaySecurity();
 app.MapHealthApi();
 app.MapThreadsApi();
 app.MapOpenAiCompatApi();
@@ -37,6 +40,7 @@ app.MapAgentsApi();
 app.MapModelsApi();
 app.MapAxmpApi();
 app.MapCompletionApi();
+app.MapApiKeysApi();
 app.Run();
 
 /// <summary>Entry point, public for WebApplicationFactory-based tests.</summary>
