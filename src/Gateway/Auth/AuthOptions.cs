@@ -20,7 +20,8 @@ public sealed class AuthOptions : IValidatableObject
 
     /// <summary>
     /// Admin API keys given by configuration (secrets, each at least 32 characters), for the operator who issues the
-    /// first keys. Compared hashed, in constant time; they cannot be revoked through the API (remove them here).
+    /// first keys. Compared hashed, in constant time; they cannot be revoked through the API (remove them here). Blank
+    /// entries are ignored (a deployment that leaves its variable empty).
     /// </summary>
     public string[]? AdminApiKeys { get; set; }
 
@@ -31,7 +32,7 @@ public sealed class AuthOptions : IValidatableObject
     public bool JwtEnabled => !string.IsNullOrWhiteSpace(Jwt.Authority) || !string.IsNullOrWhiteSpace(Jwt.SigningKey);
 
     /// <summary>True when requests must authenticate: JWTs or bootstrap admin keys are configured.</summary>
-    public bool Enabled => JwtEnabled || AdminApiKeys is { Length: > 0 };
+    public bool Enabled => JwtEnabled || AdminApiKeys?.Any(k => !string.IsNullOrWhiteSpace(k)) == true;
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
@@ -81,7 +82,7 @@ public sealed class AuthOptions : IValidatableObject
 
         for (var i = 0; i < (AdminApiKeys?.Length ?? 0); i++)
         {
-            if (AdminApiKeys![i] is not { } key || key.Trim().Length < MinSecretBytes)
+            if (AdminApiKeys![i] is { } key && !string.IsNullOrWhiteSpace(key) && key.Trim().Length < MinSecretBytes)
             {
                 yield return new($"Auth:AdminApiKeys:{i} must be at least {MinSecretBytes} characters of high-entropy secret.", [$"AdminApiKeys[{i}]"]);
             }
