@@ -68,7 +68,7 @@ public sealed class OpenModeGuard(IServer server, IOptions<AuthOptions> options,
         }
 
         return string.Equals(uri.Host, "localhost", StringComparison.OrdinalIgnoreCase)
-            || (IPAddress.TryParse(uri.Host, out var ip) && IPAddress.IsLoopback(ip));
+            || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
     }
 
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;

@@ -134,6 +134,26 @@ public sealed partial class AuthenticationTests
     }
 
     [Fact]
+    public async Task A_key_revoked_through_one_gateway_is_refused_at_once_by_another_of_the_cluster()
+    {
+        // Two gateways need a cluster to share: this test is cluster mode in both passes.
+        await using var first = new GatewayApp(AuthSettings.Settings(), topology: GatewayTopology.Cluster);
+        await using var second = GatewayApp.SecondGatewayOf(first, AuthSettings.Settings());
+        using var issued = await first.AdminKeyClient().PostAsJsonAsync("/admin/api-keys", new { name = "roaming" }, Guard);
+        var key = await issued.Content.ReadFromJsonAsync<JsonElement>(Guard);
+        var onSecond = second.ClientWith(key.GetProperty("key").GetString());
+
+        var threadId = await onSecond.CreateThreadAsync(cancellationToken: Guard);
+        using var readOnFirst = await first.ClientWith(key.GetProperty("key").GetString()).GetAsync($"/threads/{threadId}", Guard);
+        using var revoked = await first.AdminKeyClient().DeleteAsync($"/admin/api-keys/{key.GetProperty("id").GetString()}", Guard);
+        using var afterRevoke = await onSecond.GetAsync($"/threads/{threadId}", Guard);
+
+        Assert.Equal(HttpStatusCode.OK, readOnFirst.StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, revoked.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, afterRevoke.StatusCode);
+    }
+
+    [Fact]
     public async Task An_admin_key_issues_admin_keys_and_a_user_gets_403_on_agent_writes_and_key_management()
     {
         await using var app = AuthSettings.App();

@@ -27,6 +27,20 @@ public sealed partial class OpenModeAndHeadersTests
         Assert.Contains("0.0.0.0", message);
     }
 
+    [Theory]
+    [InlineData("http://127.0.0.1:5000", true)]
+    [InlineData("https://127.0.0.2:5001", true)]
+    [InlineData("http://[::1]:5000", true)]
+    [InlineData("http://localhost:5000", true)]
+    [InlineData("http://0.0.0.0:5000", false)]
+    [InlineData("http://[::]:8080", false)]
+    [InlineData("http://+:80", false)]
+    [InlineData("http://*:80", false)]
+    [InlineData("http://10.1.2.3:80", false)]
+    [InlineData("http://example.com:80", false)]
+    public void Only_loopback_addresses_count_as_loopback(string address, bool loopback) =>
+        Assert.Equal(loopback, Conversations.Gateway.Auth.OpenModeGuard.IsLoopback(address));
+
     [Fact]
     public async Task Without_auth_the_server_starts_on_loopback_or_with_AllowOpen_and_warns_that_it_is_open()
     {
