@@ -20,7 +20,7 @@ internal static partial class Log
     [LoggerMessage(OpenServerExposedId, LogLevel.Warning, "Authentication is off and Auth:AllowOpen is true: every caller on {Addresses} is an admin")]
     public static partial void OpenServerExposed(ILogger logger, string addresses);
 
-    [LoggerMessage(AuthenticationOnId, LogLevel.Information, "Authentication is on: {Jwt}, API keys, {AdminKeyCount} configured admin keys")]
+    [LoggerMessage(AuthenticationOnId, LogLevel.Information, "Authentication is on: {Jwt}, API keys; admin keys from configuration: {AdminKeyCount}")]
     public static partial void AuthenticationOn(ILogger logger, string jwt, int adminKeyCount);
 
     [LoggerMessage(ApiKeyIssuedId, LogLevel.Information, "API key {KeyId} issued (roles {Roles}) by {IssuedBy}")]

@@ -23,7 +23,7 @@ public sealed class OpenModeGuard(IServer server, IOptions<AuthOptions> options,
         var auth = options.Value;
         if (auth.Enabled)
         {
-            Log.AuthenticationOn(logger, auth.JwtEnabled ? (string.IsNullOrWhiteSpace(auth.Jwt.Authority) ? "JWT (signing key)" : "JWT (authority)") : "no JWT", auth.AdminApiKeys?.Length ?? 0);
+            Log.AuthenticationOn(logger, auth.JwtEnabled ? (string.IsNullOrWhiteSpace(auth.Jwt.Authority) ? "JWT (signing key)" : "JWT (authority)") : "no JWT", auth.AdminApiKeys?.Count(k => !string.IsNullOrWhiteSpace(k)) ?? 0);
             _passed = true;
             return Task.CompletedTask;
         }

@@ -222,6 +222,23 @@ public sealed partial class AuthenticationTests
         Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
     }
 
+    [Fact]
+    public async Task Wrong_auth_settings_stop_the_start_naming_each()
+    {
+        await using var app = AuthSettings.App(new Dictionary<string, string?>
+        {
+            ["Auth:Jwt:SigningKey"] = "too-short",
+            ["Auth:Jwt:Audience"] = "",
+            ["Auth:AdminApiKeys:0"] = "short",
+        });
+
+        var refused = Assert.ThrowsAny<Exception>(() => app.Client).ToString();
+
+        Assert.Contains("Auth:Jwt:SigningKey must be at least 32 bytes", refused);
+        Assert.Contains("Auth:Jwt:Audience is required", refused);
+        Assert.Contains("Auth:AdminApiKeys:0 must be at least 32 characters", refused);
+    }
+
     [GeneratedRegex(@"\{[^}]+\}")]
     private static partial Regex RouteParameter();
 }
