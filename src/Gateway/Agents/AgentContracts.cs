@@ -22,6 +22,7 @@ namespace Conversations.Gateway.Agents;
 /// <param name="HistoryBudget">How many tokens of history one model call may carry; null for no limit.</param>
 /// <param name="MultitaskStrategy"><c>reject</c> (default), <c>enqueue</c>, <c>interrupt</c>, <c>rollback</c> or <c>steer</c>.</param>
 /// <param name="ClientTools">Tools the client runs (<c>run.requires_action</c>): name, description, parameters (a JSON schema); null for none.</param>
+/// <param name="HttpTools">HTTP tools of this agent alone (<see cref="HttpToolInput"/>); null for none.</param>
 public sealed record AgentRequest(
     string? Name,
     string? Instructions,
@@ -34,7 +35,8 @@ public sealed record AgentRequest(
     int? MaxDepth,
     int? HistoryBudget,
     string? MultitaskStrategy,
-    IReadOnlyList<ClientToolInput>? ClientTools = null);
+    IReadOnlyList<ClientToolInput>? ClientTools = null,
+    IReadOnlyList<HttpToolInput>? HttpTools = null);
 
 /// <summary>A tool the client runs, as the agents API takes and shows it.</summary>
 /// <param name="Name">The function name the model calls: 1-64 letters, digits, '_' or '-'; not a server tool's name.</param>
@@ -44,6 +46,36 @@ public sealed record ClientToolInput(string Name, string? Description, JsonEleme
 {
     public static IReadOnlyList<ClientToolInput>? From(IReadOnlyList<ClientToolDefinition>? tools) =>
         tools?.Select(t => new ClientToolInput(t.Name, t.Description, JsonDocument.Parse(t.Parameters).RootElement.Clone())).ToList();
+}
+
+/// <summary>
+/// An HTTP tool of one agent, as the agents API takes and shows it: each call is one request. Credentials are never
+/// given here: a header value names a secret of the silos' configuration (<c>Bearer ${secret:WEATHER_KEY}</c>).
+/// </summary>
+/// <param name="Name">The function name the model calls: 1-64 letters, digits, '_' or '-'; no other tool's name.</param>
+/// <param name="Description">What it does, for the model. Required.</param>
+/// <param name="Parameters">The JSON schema of its arguments (an object); none when null.</param>
+/// <param name="Url">An absolute http(s) URL; <c>{argument}</c> placeholders take the URL-escaped arguments.</param>
+/// <param name="Method"><c>GET</c> (default) or <c>DELETE</c> send the other arguments as the query; <c>POST</c>, <c>PUT</c>, <c>PATCH</c> as a JSON body.</param>
+/// <param name="Headers">Request headers; values may name secrets.</param>
+/// <param name="TimeoutSeconds">How long one call may take, retries included: 0.01-60 seconds (10).</param>
+/// <param name="Retry">Whether failed attempts are retried; null for the method's default (GET, PUT, DELETE yes).</param>
+/// <param name="MaxResponseChars">The most characters of the response the model reads, 100-1,000,000 (16,000).</param>
+public sealed record HttpToolInput(
+    string Name,
+    string? Description,
+    JsonElement? Parameters,
+    string Url,
+    string? Method,
+    IReadOnlyDictionary<string, string>? Headers,
+    double? TimeoutSeconds,
+    bool? Retry,
+    int? MaxResponseChars)
+{
+    public static IReadOnlyList<HttpToolInput>? From(IReadOnlyList<HttpToolDefinition>? tools) =>
+        tools?.Select(t => new HttpToolInput(
+            t.Name, t.Description, JsonDocument.Parse(t.Parameters).RootElement.Clone(), t.Url, t.Method, t.Headers,
+            t.Timeout.TotalSeconds, t.Retry, t.MaxResponseChars)).ToList();
 }
 
 /// <summary>An agent as the native API shows it: its settings (null: the default), version, source and times.</summary>
@@ -59,6 +91,7 @@ public sealed record ClientToolInput(string Name, string? Description, JsonEleme
 /// <param name="HistoryBudget">Tokens of history per model call; null for no limit.</param>
 /// <param name="MultitaskStrategy">What a message does while a run is active.</param>
 /// <param name="ClientTools">Tools the client runs; null for none.</param>
+/// <param name="HttpTools">HTTP tools of this agent alone; null for none.</param>
 /// <param name="Version">Increases with every write through the API; the ETag is its quoted value. 0: only configuration declares the agent.</param>
 /// <param name="Source"><c>configuration</c>, or <c>api</c> when the API wrote it last (that write wins over configuration).</param>
 /// <param name="Configured">True when configuration declares an agent of this name.</param>
@@ -77,6 +110,7 @@ public sealed record AgentResponse(
     int? HistoryBudget,
     string MultitaskStrategy,
     IReadOnlyList<ClientToolInput>? ClientTools,
+    IReadOnlyList<HttpToolInput>? HttpTools,
     long Version,
     string Source,
     bool Configured,
@@ -89,7 +123,7 @@ public sealed record AgentResponse(
         return new(
             agent.Name, agent.Instructions, agent.Model, agent.Tools, agent.Temperature, agent.MaxTokens, agent.MaxParallelTools,
             agent.ToolTimeout.TotalSeconds, agent.MaxDepth, agent.HistoryBudget, agent.MultitaskStrategy, ClientToolInput.From(agent.ClientTools),
-            resource.Version, resource.Source, resource.Configured, resource.CreatedAt, resource.UpdatedAt);
+            HttpToolInput.From(agent.HttpTools), resource.Version, resource.Source, resource.Configured, resource.CreatedAt, resource.UpdatedAt);
     }
 }
 

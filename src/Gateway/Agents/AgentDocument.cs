@@ -27,7 +27,7 @@ internal static partial class AgentDocument
     public static readonly IReadOnlyList<string> Fields =
     [
         "name", "instructions", "model", "tools", "temperature", "maxTokens", "maxParallelTools", "toolTimeoutSeconds",
-        "maxDepth", "historyBudget", "multitaskStrategy", "clientTools",
+        "maxDepth", "historyBudget", "multitaskStrategy", "clientTools", "httpTools",
     ];
 
     /// <summary>Fields of <see cref="AgentResponse"/> the server sets; accepted in a body (a GET's answer sent back) and ignored.</summary>
@@ -72,7 +72,8 @@ internal static partial class AgentDocument
         (JsonObject)JsonSerializer.SerializeToNode(
             new AgentRequest(
                 agent.Name, agent.Instructions, agent.Model, agent.Tools, agent.Temperature, agent.MaxTokens, agent.MaxParallelTools,
-                agent.ToolTimeout.TotalSeconds, agent.MaxDepth, agent.HistoryBudget, agent.MultitaskStrategy, ClientToolInput.From(agent.ClientTools)),
+                agent.ToolTimeout.TotalSeconds, agent.MaxDepth, agent.HistoryBudget, agent.MultitaskStrategy, ClientToolInput.From(agent.ClientTools),
+                HttpToolInput.From(agent.HttpTools)),
             ResourceJson.Options)!;
 
     /// <summary>RFC 7396: <paramref name="patch"/> applied to <paramref name="target"/> (which it does not change).</summary>
@@ -245,7 +246,145 @@ internal static partial class AgentDocument
             agent = agent with { ClientTools = ReadClientTools(clientToolsNode, catalog, errors) };
         }
 
+        if (body["httpTools"] is { } httpToolsNode)
+        {
+            agent = agent with { HttpTools = ReadHttpTools(httpToolsNode, errors) };
+        }
+
         return errors.Count == before ? agent : null;
+    }
+
+    /// <summary>
+    /// The shape of <c>httpTools</c> (types and required fields); the rules of a declaration (URL, method, limits,
+    /// names) are the silo's, which checks them with those of configuration's HTTP tools when the agent is written.
+    /// </summary>
+    private static List<HttpToolDefinition>? ReadHttpTools(JsonNode node, Dictionary<string, string[]> errors)
+    {
+        if (node is not JsonArray array)
+        {
+            errors["httpTools"] = ["httpTools must be an array of {name, description, url, method, parameters, headers, timeoutSeconds}, or null for none."];
+            return null;
+        }
+
+        var tools = new List<HttpToolDefinition>();
+        for (var i = 0; i < array.Count; i++)
+        {
+            var prefix = $"httpTools[{i}]";
+            if (array[i] is not JsonObject tool)
+            {
+                errors[prefix] = [$"{prefix} must be an object with name, description and url."];
+                continue;
+            }
+
+            string? Text(string field, bool required)
+            {
+                if (tool[field] is not { } value)
+                {
+                    if (required)
+                    {
+                        errors[$"{prefix}.{field}"] = [$"{prefix}.{field} is required."];
+                    }
+
+                    return null;
+                }
+
+                if (TryString(value, out var text))
+                {
+                    return text;
+                }
+
+                errors[$"{prefix}.{field}"] = [$"{prefix}.{field} must be a string."];
+                return null;
+            }
+
+            foreach (var (field, _) in tool)
+            {
+                if (field is not ("name" or "description" or "parameters" or "url" or "method" or "headers" or "timeoutSeconds" or "retry" or "maxResponseChars"))
+                {
+                    errors[$"{prefix}.{field}"] = [$"'{field}' is not a field of an HTTP tool; the fields are name, description, parameters, url, method, headers, timeoutSeconds, retry, maxResponseChars."];
+                }
+            }
+
+            var name = Text("name", required: true);
+            var description = Text("description", required: true);
+            var url = Text("url", required: true);
+            var method = Text("method", required: false) ?? "GET";
+
+            var parameters = """{"type":"object","properties":{}}""";
+            if (tool["parameters"] is { } parametersNode)
+            {
+                if (parametersNode is JsonObject)
+                {
+                    parameters = parametersNode.ToJsonString();
+                }
+                else
+                {
+                    errors[$"{prefix}.parameters"] = [$"{prefix}.parameters must be a JSON schema object."];
+                }
+            }
+
+            var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            if (tool["headers"] is { } headersNode)
+            {
+                if (headersNode is JsonObject headerObject)
+                {
+                    foreach (var (header, value) in headerObject)
+                    {
+                        if (value is not null && TryString(value, out var text))
+                        {
+                            headers[header] = text;
+                        }
+                        else
+                        {
+                            errors[$"{prefix}.headers.{header}"] = [$"{prefix}.headers.{header} must be a string."];
+                        }
+                    }
+                }
+                else
+                {
+                    errors[$"{prefix}.headers"] = [$"{prefix}.headers must be an object of header names to strings."];
+                }
+            }
+
+            var timeout = TimeSpan.FromSeconds(10);
+            if (tool["timeoutSeconds"] is { } timeoutNode)
+            {
+                if (TryDouble(timeoutNode, out var seconds) && seconds > 0 && seconds <= TimeSpan.MaxValue.TotalSeconds / 2)
+                {
+                    timeout = TimeSpan.FromSeconds(seconds);
+                }
+                else
+                {
+                    errors[$"{prefix}.timeoutSeconds"] = [$"{prefix}.timeoutSeconds must be a number of seconds."];
+                }
+            }
+
+            bool? retry = null;
+            if (tool["retry"] is { } retryNode)
+            {
+                if (retryNode.GetValueKind() is JsonValueKind.True or JsonValueKind.False)
+                {
+                    retry = retryNode.GetValue<bool>();
+                }
+                else
+                {
+                    errors[$"{prefix}.retry"] = [$"{prefix}.retry must be true or false."];
+                }
+            }
+
+            var maxChars = 16_000;
+            if (tool["maxResponseChars"] is { } charsNode && !TryInt(charsNode, out maxChars))
+            {
+                errors[$"{prefix}.maxResponseChars"] = [$"{prefix}.maxResponseChars must be a whole number."];
+            }
+
+            if (name is not null && description is not null && url is not null)
+            {
+                tools.Add(new HttpToolDefinition(name, description, parameters, url, method, headers, timeout) { Retry = retry, MaxResponseChars = maxChars });
+            }
+        }
+
+        return tools;
     }
 
     private static List<ClientToolDefinition>? ReadClientTools(JsonNode node, ModelCatalog catalog, Dictionary<string, string[]> errors)

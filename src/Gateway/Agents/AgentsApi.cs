@@ -108,6 +108,8 @@ public static class AgentsApi
             case AgentWriteResult.Saved saved:
                 httpContext.Response.Headers.Location = $"/agents/{Uri.EscapeDataString(saved.Agent.Name)}";
                 return Resource(httpContext, saved.Agent, StatusCodes.Status201Created);
+            case AgentWriteResult.Invalid invalid:
+                return Invalid(invalid.Errors);
             case AgentWriteResult.AlreadyExists exists:
                 return Problem(
                     StatusCodes.Status409Conflict, "Agent exists", "agent_exists",
@@ -280,6 +282,7 @@ public static class AgentsApi
     {
         AgentWriteResult.Saved saved => Resource(httpContext, saved.Agent, StatusCodes.Status200OK),
         AgentWriteResult.NotFound notFound => NotFound(notFound.Name),
+        AgentWriteResult.Invalid invalid => Invalid(invalid.Errors),
         AgentWriteResult.VersionMismatch mismatch => PreconditionFailed(httpContext, mismatch.Current),
         AgentWriteResult.Protected protectedAgent => Problem(
             StatusCodes.Status409Conflict, "Agent cannot be deleted", "agent_protected", $"The agent '{protectedAgent.Name}' cannot be deleted. {protectedAgent.Reason}", null),

@@ -15,7 +15,7 @@ namespace Conversations.Gateway.Threads;
 /// <summary>The native thread API: threads, messages, runs and the thread event stream.</summary>
 public static partial class ThreadsApi
 {
-    public const int MaxMessageLength = 100_000;
+    public const int MaxMessageLength = MessageText.MaxLength;
     public const int MaxInitialMessages = 100;
     public const int MaxMetadataPairs = 16;
     public const int DefaultPageSize = 20;
@@ -459,9 +459,9 @@ public static partial class ThreadsApi
         {
             errors[field] = [$"{field} is required and must not be empty."];
         }
-        else if (content.Length > MaxMessageLength)
+        else if (MessageText.Problem(content) is { } problem)
         {
-            errors[field] = [$"{field} must be at most {MaxMessageLength} characters."];
+            errors[field] = [$"{field} {problem}"];
         }
     }
 
@@ -482,6 +482,10 @@ public static partial class ThreadsApi
             if (key.Length is 0 or > 64 || value is null || value.Length > 512)
             {
                 errors[$"metadata.{key}"] = ["metadata keys must be 1-64 characters and values at most 512 characters."];
+            }
+            else if (key.Contains('\0', StringComparison.Ordinal) || value.Contains('\0', StringComparison.Ordinal))
+            {
+                errors[$"metadata.{key.Replace("\0", "\\u0000", StringComparison.Ordinal)}"] = [@"metadata keys and values must not contain the NUL character (\u0000)."];
             }
         }
     }

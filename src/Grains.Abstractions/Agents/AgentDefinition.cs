@@ -54,6 +54,44 @@ public sealed record AgentDefinition([Id(0)] string Name)
     /// </summary>
     [Id(11)]
     public IReadOnlyList<ClientToolDefinition>? ClientTools { get; init; }
+
+    /// <summary>
+    /// HTTP tools of this agent alone (besides those configuration declares for every agent), declared through the
+    /// agents API; each is offered to the model whatever <see cref="Tools"/> says.
+    /// </summary>
+    [Id(12)]
+    public IReadOnlyList<HttpToolDefinition>? HttpTools { get; init; }
+}
+
+/// <summary>
+/// An HTTP tool an agent declares: one request per call, to <paramref name="Url"/> (with <c>{argument}</c>
+/// placeholders). Credentials are never stored here: header values name them (<c>Bearer ${secret:WEATHER_KEY}</c>)
+/// and the silo's configuration holds them.
+/// </summary>
+/// <param name="Name">The function name the model calls.</param>
+/// <param name="Description">What the tool does, for the model.</param>
+/// <param name="Parameters">The JSON schema of the arguments, as JSON text.</param>
+/// <param name="Url">An absolute http(s) URL template.</param>
+/// <param name="Method">GET, POST, PUT, PATCH or DELETE.</param>
+/// <param name="Headers">Request headers; values may name secrets.</param>
+/// <param name="Timeout">How long one call may take, retries included.</param>
+[GenerateSerializer, Immutable, Alias("conv.HttpToolDefinition")]
+public sealed record HttpToolDefinition(
+    [Id(0)] string Name,
+    [Id(1)] string Description,
+    [Id(2)] string Parameters,
+    [Id(3)] string Url,
+    [Id(4)] string Method,
+    [Id(5)] IReadOnlyDictionary<string, string> Headers,
+    [Id(6)] TimeSpan Timeout)
+{
+    /// <summary>Whether failed attempts are retried; null for the method's default (GET, PUT, DELETE yes; POST, PATCH no).</summary>
+    [Id(7)]
+    public bool? Retry { get; init; }
+
+    /// <summary>The most characters of the response the model reads.</summary>
+    [Id(8)]
+    public int MaxResponseChars { get; init; } = 16_000;
 }
 
 /// <summary>A tool the client runs: described to the model like any other, answered by a client.</summary>

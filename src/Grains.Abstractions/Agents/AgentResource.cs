@@ -62,6 +62,13 @@ public abstract record AgentWriteResult
     [GenerateSerializer, Immutable, Alias("conv.AgentWriteResult.VersionMismatch")]
     public sealed record VersionMismatch([Id(0)] AgentResource Current) : AgentWriteResult;
 
+    /// <summary>
+    /// The agent breaks a rule only the silo can check (its HTTP tools' declarations); each error is keyed by the
+    /// field (<c>httpTools[0].url</c>) and its message names it. Nothing changed.
+    /// </summary>
+    [GenerateSerializer, Immutable, Alias("conv.AgentWriteResult.Invalid")]
+    public sealed record Invalid([Id(0)] Dictionary<string, string[]> Errors) : AgentWriteResult;
+
     /// <summary>The agent cannot be deleted (the <c>default</c> agent).</summary>
     [GenerateSerializer, Immutable, Alias("conv.AgentWriteResult.Protected")]
     public sealed record Protected([Id(0)] string Name, [Id(1)] string Reason) : AgentWriteResult;

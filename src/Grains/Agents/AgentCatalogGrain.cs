@@ -1,4 +1,7 @@
+using System.Text.Json;
 using Conversations.Grains.Abstractions.Agents;
+using Conversations.Grains.Tools;
+using Conversations.Grains.Tools.Http;
 using Microsoft.Extensions.Options;
 
 namespace Conversations.Grains.Agents;
@@ -14,6 +17,7 @@ namespace Conversations.Grains.Agents;
 public sealed class AgentCatalogGrain(
     [PersistentState("agents", AgentCatalogGrain.StorageName)] IPersistentState<AgentCatalogState> state,
     IOptions<AgentsOptions> options,
+    ToolRegistry tools,
     TimeProvider time) : Grain, IAgentCatalogGrain
 {
     /// <summary>The grain storage provider that holds the catalog.</summary>
@@ -55,6 +59,11 @@ public sealed class AgentCatalogGrain(
     public async Task<AgentWriteResult> CreateAsync(AgentDefinition agent, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(agent.Name);
+        if (Check(agent) is { } invalid)
+        {
+            return invalid;
+        }
+
         if (Resolve(agent.Name) is { } existing)
         {
             return new AgentWriteResult.AlreadyExists(existing);
@@ -70,6 +79,11 @@ public sealed class AgentCatalogGrain(
         if (current is null)
         {
             return new AgentWriteResult.NotFound(agent.Name);
+        }
+
+        if (Check(agent) is { } invalid)
+        {
+            return invalid;
         }
 
         if (expectedVersion is { } expected && expected != current.Version)
@@ -101,6 +115,47 @@ public sealed class AgentCatalogGrain(
 
         var version = await WriteAsync(name, null, cancellationToken);
         return new AgentWriteResult.Deleted(name, version.Version);
+    }
+
+    /// <summary>
+    /// The agent's own HTTP tools against the rules configuration's tools follow (<see cref="HttpToolDeclaration"/>),
+    /// with names no other tool of the agent has; null when all is well.
+    /// </summary>
+    private AgentWriteResult.Invalid? Check(AgentDefinition agent)
+    {
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        var names = (agent.ClientTools ?? []).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var declared = agent.HttpTools ?? [];
+        for (var i = 0; i < declared.Count; i++)
+        {
+            var definition = declared[i];
+            var prefix = $"httpTools[{i}]";
+            string Label(string field) => $"{prefix}.{(field == "timeout" ? "timeoutSeconds" : field)}";
+            JsonElement? schema = null;
+            try
+            {
+                using var document = JsonDocument.Parse(definition.Parameters);
+                schema = document.RootElement.Clone();
+            }
+            catch (JsonException)
+            {
+                errors[Label("parameters")] = [$"{Label("parameters")} must be a JSON schema object."];
+            }
+
+            var taken = tools.Find(definition.Name) is not null ? "the name of a server tool"
+                : !names.Add(definition.Name) ? "the name of another tool of the agent"
+                : null;
+            HttpToolDeclaration.Validate(
+                definition.Name,
+                HttpToolDeclaration.ToSettings(definition),
+                schema,
+                taken,
+                Label,
+                (field, message) => errors.TryAdd(Label(field), [message]),
+                HttpToolDeclaration.MaxAgentToolTimeout);
+        }
+
+        return errors.Count == 0 ? null : new AgentWriteResult.Invalid(errors);
     }
 
     /// <summary>The agent as it is now: the API's write (unless deleted), else configuration's; null when neither.</summary>

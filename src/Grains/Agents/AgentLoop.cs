@@ -74,7 +74,7 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
         int firstDepth = 1)
     {
         var context = new List<ThreadMessage>(history);
-        var agentTools = tools.Select(agent.Tools);
+        var agentTools = tools.ForAgent(agent);
         var definitions = agentTools.Select(t => t.Definition).ToList();
         foreach (var clientTool in agent.ClientTools ?? [])
         {
@@ -138,7 +138,7 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
                 },
                 cancellationToken);
 
-            var (results, failed) = await ExecuteToolsAsync(threadId, runId, agent, calls, sink, cancellationToken);
+            var (results, failed) = await ExecuteToolsAsync(threadId, runId, agent, agentTools, calls, sink, cancellationToken);
             context.AddRange(results);
 
             await sink.PublishAsync(
@@ -194,10 +194,10 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
             {
                 switch (update)
                 {
-                    case ModelTextDelta { Text.Length: > 0 } delta:
-                        text.Append(delta.Text);
+                    case ModelTextDelta { Text.Length: > 0 } delta when WithoutNul(delta.Text) is { Length: > 0 } piece:
+                        text.Append(piece);
                         await sink.PublishAsync(
-                            new TextDelta { ThreadId = threadId, RunId = runId, MessageId = messageId, Text = delta.Text },
+                            new TextDelta { ThreadId = threadId, RunId = runId, MessageId = messageId, Text = piece },
                             cancellationToken);
                         break;
                     case ModelToolCallDelta delta:
@@ -289,8 +289,9 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
             }
         }
 
-        if (!string.IsNullOrEmpty(delta.ArgumentsDelta))
+        if (!string.IsNullOrEmpty(delta.ArgumentsDelta) && WithoutNul(delta.ArgumentsDelta) is { Length: > 0 } arguments)
         {
+            delta = delta with { ArgumentsDelta = arguments };
             call.Arguments.Append(delta.ArgumentsDelta);
             if (call.Name is not null)
             {
@@ -302,11 +303,14 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
     }
 
     private async Task<(IReadOnlyList<ThreadMessage> Results, int Failed)> ExecuteToolsAsync(
-        string threadId, string runId, AgentDefinition agent, IReadOnlyList<ToolCallInfo> calls, IRunSink sink,
+        string threadId, string runId, AgentDefinition agent, IReadOnlyList<ITool> agentTools, IReadOnlyList<ToolCallInfo> calls, IRunSink sink,
         CancellationToken cancellationToken)
     {
         using var gate = new SemaphoreSlim(Math.Max(1, agent.MaxParallelTools));
-        var allowed = agent.Tools is null ? null : new HashSet<string>(agent.Tools, StringComparer.Ordinal);
+        var own = agentTools.ToDictionary(t => t.Definition.Name, StringComparer.Ordinal);
+
+        // The agent's tools as the run began; an agent given every tool also reaches one that appeared since (an MCP server listed later).
+        ITool? FindTool(string name) => own.GetValueOrDefault(name) ?? (agent.Tools is null ? tools.Find(name) : null);
         var clientTools = (agent.ClientTools ?? []).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         var clientCalls = calls.Where(c => clientTools.Contains(c.Name)).ToList();
         var clientOutputs = clientCalls.Count > 0
@@ -324,7 +328,8 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
             {
                 var outcome = client
                     ? await AwaitClientOutputAsync(call, output!, sink.ClientToolTimeout, cancellationToken)
-                    : await InvokeToolAsync(call, allowed, agent.ToolTimeout, cancellationToken);
+                    : await InvokeToolAsync(call, FindTool(call.Name), agent.ToolTimeout, cancellationToken);
+                outcome = outcome with { Result = outcome.Result is null ? null : WithoutNul(outcome.Result), Error = outcome.Error is null ? null : WithoutNul(outcome.Error) };
 
                 // Recorded before anyone hears of it: a run resumed after a crash sees the result and never runs the call again.
                 var message = new ThreadMessage(Ids.NewMessageId(), 0, MessageRoles.Tool, outcome.Error is null ? outcome.Result! : ToolResults.FormatError(outcome.Error), time.GetUtcNow())
@@ -356,6 +361,12 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
 
     private sealed record ToolOutcome(string? Result, string? Error, long DurationMs);
 
+    /// <summary>
+    /// Text from the model or a tool without NUL characters (U+0000), which no PostgreSQL text can hold: dropped before
+    /// anyone hears of them, so what is streamed is what is stored, in both topologies.
+    /// </summary>
+    private static string WithoutNul(string text) => text.Contains('\0', StringComparison.Ordinal) ? text.Replace("\0", "", StringComparison.Ordinal) : text;
+
     /// <summary>A client tool call: the output a client submits, or an error for the model when none comes in time.</summary>
     private async Task<ToolOutcome> AwaitClientOutputAsync(ToolCallInfo call, Task<string> output, TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -375,12 +386,11 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
     }
 
     private async Task<ToolOutcome> InvokeToolAsync(
-        ToolCallInfo call, HashSet<string>? allowed, TimeSpan timeout, CancellationToken cancellationToken)
+        ToolCallInfo call, ITool? tool, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var started = time.GetTimestamp();
         long Elapsed() => (long)time.GetElapsedTime(started).TotalMilliseconds;
 
-        var tool = allowed is null || allowed.Contains(call.Name) ? tools.Find(call.Name) : null;
         if (tool is null)
         {
             return new ToolOutcome(null, $"Unknown tool '{call.Name}'.", Elapsed());

@@ -1,4 +1,6 @@
 using System.Text.Json;
+using Conversations.Grains.Abstractions.Agents;
+using Conversations.Grains.Tools.Http;
 
 namespace Conversations.Grains.Tools;
 
@@ -43,14 +45,19 @@ public sealed class ToolRegistry
 {
     private readonly Dictionary<string, ITool> _tools;
     private readonly IReadOnlyList<IToolSource> _sources;
+    private readonly Func<HttpToolSpec, ITool>? _httpTool;
 
     public ToolRegistry(IEnumerable<ITool> tools)
         : this(tools, [])
     {
     }
 
-    public ToolRegistry(IEnumerable<ITool> tools, IEnumerable<IToolSource> sources)
+    /// <param name="tools">The built-ins.</param>
+    /// <param name="sources">Sources of tools that come and go.</param>
+    /// <param name="httpTool">Builds an agent's own HTTP tool (<see cref="AgentDefinition.HttpTools"/>); null where agents declare none.</param>
+    public ToolRegistry(IEnumerable<ITool> tools, IEnumerable<IToolSource> sources, Func<HttpToolSpec, ITool>? httpTool = null)
     {
+        _httpTool = httpTool;
         _tools = new Dictionary<string, ITool>(StringComparer.Ordinal);
         foreach (var tool in tools)
         {
@@ -110,4 +117,30 @@ public sealed class ToolRegistry
     /// <summary>The tools an agent may use: the named ones that exist, or all when <paramref name="names"/> is null.</summary>
     public IReadOnlyList<ITool> Select(IReadOnlyList<string>? names) =>
         names is null ? [.. All] : [.. names.Select(Find).OfType<ITool>()];
+
+    /// <summary>
+    /// The tools a run of <paramref name="agent"/> may call: <see cref="Select"/> of its <see cref="AgentDefinition.Tools"/>,
+    /// then its own HTTP tools (<see cref="AgentDefinition.HttpTools"/>). An own tool whose name another tool already
+    /// has is hidden, as a source's is (the agents API refuses such names; configuration may add one later).
+    /// </summary>
+    public IReadOnlyList<ITool> ForAgent(AgentDefinition agent)
+    {
+        var selected = Select(agent.Tools);
+        if (agent.HttpTools is not { Count: > 0 } declared || _httpTool is null)
+        {
+            return selected;
+        }
+
+        var names = selected.Select(t => t.Definition.Name).ToHashSet(StringComparer.Ordinal);
+        var all = new List<ITool>(selected);
+        foreach (var definition in declared)
+        {
+            if (Find(definition.Name) is null && names.Add(definition.Name) && HttpToolDeclaration.ToSpec(definition) is { } spec)
+            {
+                all.Add(_httpTool(spec));
+            }
+        }
+
+        return all;
+    }
 }

@@ -1,5 +1,6 @@
 using Conversations.Grains.Tools.Http;
 using Conversations.Grains.Tools.Mcp;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
@@ -38,7 +39,12 @@ public static class ToolServices
         services.AddSingleton<IToolSource>(provider => provider.GetRequiredService<McpToolSource>());
         services.AddHostedService(provider => provider.GetRequiredService<McpToolSource>());
 
-        services.AddSingleton(provider => new ToolRegistry(provider.GetServices<ITool>(), provider.GetServices<IToolSource>()));
+        services.AddSingleton(provider =>
+        {
+            var clients = provider.GetRequiredService<IHttpClientFactory>();
+            var configuration = provider.GetRequiredService<IConfiguration>();
+            return new ToolRegistry(provider.GetServices<ITool>(), provider.GetServices<IToolSource>(), spec => new HttpTool(spec, clients, configuration));
+        });
         return services;
     }
 

@@ -107,9 +107,9 @@ public static partial class AxmpApi
             return "prompt: prompt is required and must not be empty.";
         }
 
-        if (request.Prompt.Length > ThreadsApi.MaxMessageLength)
+        if (MessageText.Problem(request.Prompt) is { } problem)
         {
-            return $"prompt: prompt must be at most {ThreadsApi.MaxMessageLength} characters.";
+            return $"prompt: prompt {problem}";
         }
 
         if (request.Model is { } model && string.IsNullOrWhiteSpace(model))

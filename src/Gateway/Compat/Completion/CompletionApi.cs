@@ -119,9 +119,9 @@ public static partial class CompletionApi
             return "message is required and must not be empty.";
         }
 
-        if (request.Message.Length > ThreadsApi.MaxMessageLength)
+        if (MessageText.Problem(request.Message) is { } problem)
         {
-            return $"message must be at most {ThreadsApi.MaxMessageLength} characters.";
+            return $"message {problem}";
         }
 
         if (request.Model is { } model && string.IsNullOrWhiteSpace(model))
@@ -162,9 +162,14 @@ public static partial class CompletionApi
                 return $"conversation_history[{i}].role must be 'user', 'assistant' or 'system'.";
             }
 
-            if (string.IsNullOrWhiteSpace(history[i]!.Content) || history[i]!.Content!.Length > ThreadsApi.MaxMessageLength)
+            if (string.IsNullOrWhiteSpace(history[i]!.Content))
             {
                 return $"conversation_history[{i}].content is required and must be at most {ThreadsApi.MaxMessageLength} characters.";
+            }
+
+            if (MessageText.Problem(history[i]!.Content!) is { } historyProblem)
+            {
+                return $"conversation_history[{i}].content {historyProblem}";
             }
         }
 

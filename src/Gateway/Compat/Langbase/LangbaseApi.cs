@@ -1,6 +1,5 @@
 using Conversations.Grains.Abstractions;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Conversations.Gateway.Auth;
 using Conversations.Gateway.Errors;
@@ -162,9 +161,10 @@ public static partial class LangbaseApi
         }
 
         if (request.Metadata is { } metadata
-            && (metadata.Count > ThreadsApi.MaxMetadataPairs || metadata.Any(p => p.Key.Length is 0 or > 64 || p.Value is null || p.Value.Length > 512)))
+            && (metadata.Count > ThreadsApi.MaxMetadataPairs || metadata.Any(p => p.Key.Length is 0 or > 64 || p.Value is null || p.Value.Length > 512
+                || p.Key.Contains('\0', StringComparison.Ordinal) || p.Value.Contains('\0', StringComparison.Ordinal))))
         {
-            return CompatRuns.Invalid($"'metadata' holds at most {ThreadsApi.MaxMetadataPairs} string pairs: keys 1-64 characters, values at most 512.", "metadata");
+            return CompatRuns.Invalid($"'metadata' holds at most {ThreadsApi.MaxMetadataPairs} string pairs: keys 1-64 characters, values at most 512, neither with a NUL character.", "metadata");
         }
 
         var messages = ConvertMessages(request.Messages ?? [], new Dictionary<string, string>(), allowTool: false, out var messagesError);
@@ -195,25 +195,39 @@ public static partial class LangbaseApi
         }
         else
         {
-            var (body, readError) = await CompatRuns.ReadBodyAsync<JsonNode>(httpContext.Request, cancellationToken);
-            if (body is null)
+            // A document, not a JsonNode: its elements keep the bytes as sent, so text that is not valid UTF-8 is
+            // refused naming its field (a JsonNode would re-encode it with replacement characters and store those).
+            var (document, readError) = await CompatRuns.ReadBodyAsync<JsonDocument>(httpContext.Request, cancellationToken);
+            if (document is null)
             {
                 return readError!;
             }
 
-            try
+            using (document)
             {
-                input = body is JsonArray
-                    ? body.Deserialize<List<LangbaseMessageInput?>>(OpenAiJson.Options)
-                    : body.Deserialize<LangbaseAppendRequest>(OpenAiJson.Options)?.Messages;
-            }
-            catch (JsonException ex)
-            {
-                // A bare array is the messages themselves: its paths are under 'messages'.
-                var error = body is JsonArray
-                    ? JsonInputErrors.Describe(ex, typeof(List<LangbaseMessageInput?>), OpenAiJson.Options, fieldPrefix: "messages")
-                    : JsonInputErrors.Describe(ex, typeof(LangbaseAppendRequest), OpenAiJson.Options);
-                return CompatRuns.Invalid(error.Message(quoteField: true), error.Field);
+                var body = document.RootElement;
+                try
+                {
+                    input = body.ValueKind == JsonValueKind.Array
+                        ? body.Deserialize<List<LangbaseMessageInput?>>(OpenAiJson.Options)
+                        : body.ValueKind == JsonValueKind.Object
+                            ? body.Deserialize<LangbaseAppendRequest>(OpenAiJson.Options)?.Messages
+                            : throw new JsonException("The request body must be a JSON object.");
+                }
+                catch (JsonException ex) when (body.ValueKind is not (JsonValueKind.Array or JsonValueKind.Object))
+                {
+                    return CompatRuns.Invalid(ex.Message, null);
+                }
+                catch (JsonException ex)
+                {
+                    // A bare array is the messages themselves: its paths are under 'messages'.
+                    var error = body.ValueKind == JsonValueKind.Array
+                        ? JsonInputErrors.Describe(ex, typeof(List<LangbaseMessageInput?>), OpenAiJson.Options, fieldPrefix: "messages")
+                        : JsonInputErrors.Describe(ex, typeof(LangbaseAppendRequest), OpenAiJson.Options);
+                    return CompatRuns.Invalid(error.Message(quoteField: true), error.Field);
+                }
+
+                input = input?.Select(m => m is null ? null : m with { Content = m.Content?.Clone(), ToolCalls = m.ToolCalls?.Clone() }).ToList();
             }
         }
 

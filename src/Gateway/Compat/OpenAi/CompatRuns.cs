@@ -163,9 +163,7 @@ public static partial class CompatRuns
 
     private static string? Limit(string text, string field, out IResult? error)
     {
-        error = text.Length > ThreadsApi.MaxMessageLength
-            ? Invalid($"'{field}' must be at most {ThreadsApi.MaxMessageLength} characters.", field)
-            : null;
+        error = MessageText.Problem(text) is { } problem ? Invalid($"'{field}' {problem}", field) : null;
         return error is null ? text : null;
     }
 

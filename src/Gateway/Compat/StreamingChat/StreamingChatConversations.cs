@@ -56,9 +56,9 @@ public sealed partial class StreamingChatConversations(IGrainFactory grains)
         {
             errors["message"] = ["message is required and must not be empty."];
         }
-        else if (request.Message.Length > ThreadsApi.MaxMessageLength)
+        else if (MessageText.Problem(request.Message) is { } problem)
         {
-            errors["message"] = [$"message must be at most {ThreadsApi.MaxMessageLength} characters."];
+            errors["message"] = [$"message {problem}"];
         }
 
         if (request.Agent is not null && !AgentNamePattern().IsMatch(request.Agent))

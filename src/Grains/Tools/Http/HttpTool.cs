@@ -97,7 +97,7 @@ public sealed class HttpTool(HttpToolSpec spec, IHttpClientFactory clients, ICon
             : [];
 
         var used = new HashSet<string>(StringComparer.Ordinal);
-        var url = HttpToolsSetup.Placeholder().Replace(spec.UrlTemplate, match =>
+        var url = HttpToolDeclaration.Placeholder().Replace(spec.UrlTemplate, match =>
         {
             var name = match.Groups[1].Value;
             if (!values.TryGetValue(name, out var value) || value.ValueKind is JsonValueKind.Null or JsonValueKind.Undefined)

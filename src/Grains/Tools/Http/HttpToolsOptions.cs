@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Conversations.Grains.Tools.Secrets;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
@@ -82,20 +81,24 @@ public sealed class HttpToolsOptions
     public List<string> Errors { get; } = [];
 
     /// <summary>The longest timeout of any tool (at least the default): the resilience handler never cuts a call shorter than its tool allows.</summary>
-    public TimeSpan LongestTimeout => Tools.Count == 0 ? TimeSpan.FromSeconds(10) : Tools.Max(t => t.Timeout);
+    /// <remarks>At least <see cref="HttpToolDeclaration.MaxAgentToolTimeout"/>: tools that agents declare through the API share the handler.</remarks>
+    public TimeSpan LongestTimeout => Tools.Select(t => t.Timeout).Append(HttpToolDeclaration.MaxAgentToolTimeout).Max();
 }
 
-/// <summary>Reads and validates <c>Tools:Http</c>: names, URLs, methods, schemas, timeouts, and that every named secret is configured.</summary>
-internal sealed partial class HttpToolsSetup(IConfiguration configuration, IEnumerable<ITool> builtIns)
+/// <summary>Reads and validates <c>Tools:Http</c> (<see cref="HttpToolDeclaration"/>), and that every named secret is configured.</summary>
+internal sealed class HttpToolsSetup(IConfiguration configuration, IEnumerable<ITool> builtIns)
     : IConfigureOptions<HttpToolsOptions>, IValidateOptions<HttpToolsOptions>
 {
-    private static readonly JsonElement EmptyObjectSchema = JsonDocument.Parse("""{"type":"object","properties":{}}""").RootElement.Clone();
-
-    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
-    internal static partial Regex ToolName();
-
-    [GeneratedRegex(@"\{([A-Za-z0-9_]+)\}")]
-    internal static partial Regex Placeholder();
+    private static readonly Dictionary<string, string> SettingNames = new(StringComparer.Ordinal)
+    {
+        ["description"] = "Description",
+        ["url"] = "Url",
+        ["method"] = "Method",
+        ["timeout"] = "Timeout",
+        ["maxResponseChars"] = "MaxResponseChars",
+        ["headers"] = "Headers",
+        ["parameters"] = "Parameters",
+    };
 
     public void Configure(HttpToolsOptions options)
     {
@@ -103,7 +106,6 @@ internal sealed partial class HttpToolsSetup(IConfiguration configuration, IEnum
         foreach (var section in configuration.GetSection(HttpToolsOptions.SectionName).GetChildren())
         {
             var prefix = $"{HttpToolsOptions.SectionName}:{section.Key}";
-            var errors = new List<string>();
             var settings = new HttpToolSettings();
             try
             {
@@ -115,104 +117,39 @@ internal sealed partial class HttpToolsSetup(IConfiguration configuration, IEnum
                 continue;
             }
 
-            if (!ToolName().IsMatch(section.Key))
-            {
-                errors.Add($"{prefix}: a tool name is 1 to 64 letters, digits, '_' or '-' (what OpenAI-compatible endpoints accept).");
-            }
-            else if (builtInNames.Contains(section.Key))
-            {
-                errors.Add($"{prefix}: '{section.Key}' is the name of a built-in tool.");
-            }
-
-            if (string.IsNullOrWhiteSpace(settings.Description))
-            {
-                errors.Add($"{prefix}:Description is required.");
-            }
-
-            var url = settings.Url?.Trim();
-            if (string.IsNullOrEmpty(url)
-                || !Uri.TryCreate(Placeholder().Replace(url, "x"), UriKind.Absolute, out var sample)
-                || sample.Scheme is not ("http" or "https"))
-            {
-                errors.Add($"{prefix}:Url must be an absolute http(s) URL (with optional {{argument}} placeholders); got '{settings.Url}'.");
-            }
-
-            var method = settings.Method.Trim().ToUpperInvariant() switch
-            {
-                "GET" => HttpMethod.Get,
-                "POST" => HttpMethod.Post,
-                "PUT" => HttpMethod.Put,
-                "PATCH" => HttpMethod.Patch,
-                "DELETE" => HttpMethod.Delete,
-                _ => null,
-            };
-            if (method is null)
-            {
-                errors.Add($"{prefix}:Method must be GET, POST, PUT, PATCH or DELETE; got '{settings.Method}'.");
-            }
-
-            if (settings.Timeout < TimeSpan.FromMilliseconds(10) || settings.Timeout > TimeSpan.FromHours(1))
-            {
-                errors.Add($"{prefix}:Timeout must be between 10 ms and 1 hour; got {settings.Timeout}.");
-            }
-
-            if (settings.MaxResponseChars is < 100 or > 1_000_000)
-            {
-                errors.Add($"{prefix}:MaxResponseChars must be between 100 and 1000000; got {settings.MaxResponseChars}.");
-            }
-
-            foreach (var (header, value) in settings.Headers)
-            {
-                if (SecretReferences.NamesIn(header).Count > 0)
-                {
-                    errors.Add($"{prefix}:Headers: a header name cannot hold a secret ('{header}').");
-                }
-
-                foreach (var missing in SecretReferences.Missing([value], configuration))
-                {
-                    errors.Add($"{prefix}:Headers:{header} names the secret '{missing}', which configuration does not hold.");
-                }
-            }
-
-            if (SecretReferences.NamesIn(url).Count > 0)
-            {
-                errors.Add($"{prefix}:Url: secrets go in headers, not in the URL (URLs reach logs).");
-            }
-
-            var schema = EmptyObjectSchema;
+            var errors = new List<string>();
+            JsonElement? schema = null;
             try
             {
-                schema = ConfigurationJson.Read(section.GetSection("Parameters")) ?? EmptyObjectSchema;
-                if (schema.ValueKind != JsonValueKind.Object)
-                {
-                    errors.Add($"{prefix}:Parameters must be a JSON schema object.");
-                }
-                else if (!Validation.ToolArguments.CanValidate(new ToolDefinition(section.Key, "", schema)))
-                {
-                    errors.Add($"{prefix}:Parameters is not a JSON schema the validator can compile.");
-                }
+                schema = ConfigurationJson.Read(section.GetSection("Parameters"));
             }
             catch (JsonException ex)
             {
                 errors.Add($"{prefix}:Parameters is not valid JSON: {ex.Message}");
             }
 
-            if (errors.Count > 0)
+            foreach (var (header, value) in settings.Headers)
+            {
+                foreach (var missing in SecretReferences.Missing([value], configuration))
+                {
+                    errors.Add($"{prefix}:Headers:{header} names the secret '{missing}', which configuration does not hold.");
+                }
+            }
+
+            var spec = HttpToolDeclaration.Validate(
+                section.Key,
+                settings,
+                schema,
+                builtInNames.Contains(section.Key) ? "the name of a built-in tool" : null,
+                field => field == "name" ? prefix : $"{prefix}:{SettingNames[field]}",
+                (_, message) => errors.Add(message));
+            if (errors.Count > 0 || spec is null)
             {
                 options.Errors.AddRange(errors);
                 continue;
             }
 
-            options.Tools.Add(new HttpToolSpec(
-                section.Key,
-                settings.Description!.Trim(),
-                schema,
-                url!,
-                method!,
-                new Dictionary<string, string>(settings.Headers, StringComparer.OrdinalIgnoreCase),
-                settings.Timeout,
-                settings.Retry ?? (method == HttpMethod.Get || method == HttpMethod.Put || method == HttpMethod.Delete),
-                settings.MaxResponseChars));
+            options.Tools.Add(spec);
         }
     }
 
