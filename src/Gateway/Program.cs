@@ -1,5 +1,6 @@
 using Conversations.Gateway;
 using Conversations.Gateway.Agents;
+using Conversations.Gateway.Auth;
 using Conversations.Gateway.Compat.Axmp;
 using Conversations.Gateway.Compat.Completion;
 using Conversations.Gateway.Compat.Langbase;
@@ -15,6 +16,7 @@ using Conversations.Silo.Hosting;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddGatewayDefaults();
+builder.AddGatewaySecurity();
 builder.AddOps();
 if (string.IsNullOrWhiteSpace(builder.Configuration["Cluster:PostgresConnectionString"]))
 {
@@ -31,6 +33,7 @@ else
 
 var app = builder.Build();
 app.UseGatewayDefaults();
+app.UseGatewaySecurity();
 app.UseChatPage();
 app.MapHealthApi();
 app.MapThreadsApi();
@@ -41,7 +44,8 @@ app.MapAgentsApi();
 app.MapModelsApi();
 app.MapAxmpApi();
 app.MapCompletionApi();
-app.MapOpsApi();
+app.MapOpsApi().RequireAuthorization(Caller.AdminPolicy);
+app.MapApiKeysApi();
 app.Run();
 
 /// <summary>Entry point, public for WebApplicationFactory-based tests.</summary>

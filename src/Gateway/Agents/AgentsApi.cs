@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Conversations.Gateway.Auth;
 using Conversations.Gateway.Catalog;
 using Conversations.Grains.Abstractions.Agents;
 using Microsoft.AspNetCore.Mvc;
@@ -22,7 +23,9 @@ public static class AgentsApi
     public static IEndpointRouteBuilder MapAgentsApi(this IEndpointRouteBuilder app)
     {
         var agents = app.MapGroup("/agents").WithTags("Agents");
+        // Reads are every caller's (agents hold no secrets); writes are admins'.
         agents.MapPost("/", CreateAsync).WithName("CreateAgent")
+            .RequireAuthorization(Caller.AdminPolicy)
             .WithSummary("Create an agent (name in the body): 201 with Location and ETag; 409 when an agent of the name exists; 400 naming each invalid field.")
             .Accepts<AgentRequest>("application/json")
             .Produces<AgentResponse>(StatusCodes.Status201Created)
@@ -33,6 +36,7 @@ public static class AgentsApi
             .Produces<AgentResponse>()
             .ProducesProblem(StatusCodes.Status404NotFound);
         agents.MapPut("/{agent_name}", ReplaceAsync).WithName("ReplaceAgent")
+            .RequireAuthorization(Caller.AdminPolicy)
             .WithSummary("Replace an agent: fields left out take their defaults; If-Match makes it conditional (412).")
             .Accepts<AgentRequest>("application/json")
             .Produces<AgentResponse>()
@@ -40,6 +44,7 @@ public static class AgentsApi
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status412PreconditionFailed);
         agents.MapPatch("/{agent_name}", PatchAsync).WithName("PatchAgent")
+            .RequireAuthorization(Caller.AdminPolicy)
             .WithSummary("Change some of an agent's fields (JSON merge patch: a field set to null takes its default); If-Match makes it conditional (412).")
             .Accepts<AgentRequest>("application/merge-patch+json", "application/json")
             .Produces<AgentResponse>()
@@ -47,6 +52,7 @@ public static class AgentsApi
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status412PreconditionFailed);
         agents.MapDelete("/{agent_name}", DeleteAsync).WithName("DeleteAgent")
+            .RequireAuthorization(Caller.AdminPolicy)
             .WithSummary("Delete an agent (a configured one stays hidden until it is created again): 204; 404 when there is none; 409 for default.")
             .Produces(StatusCodes.Status204NoContent)
             .ProducesProblem(StatusCodes.Status404NotFound)

@@ -15,6 +15,12 @@ public sealed record Caller(string? Owner, bool IsAdmin)
     /// <summary>The role of callers who manage agents, models and keys and see <c>/ops</c>.</summary>
     public const string AdminRole = "admin";
 
+    /// <summary>
+    /// The authorization policy of admin endpoints (<c>.RequireAuthorization(Caller.AdminPolicy)</c>): the
+    /// <see cref="AdminRole"/> role when authentication is on; anyone on an open (loopback) server.
+    /// </summary>
+    public const string AdminPolicy = "admin";
+
     /// <summary>An open server's caller (no authentication configured): owns nothing, may do everything.</summary>
     public static readonly Caller Open = new(null, IsAdmin: true);
 

@@ -8,7 +8,8 @@ public static class HealthApi
 {
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder app)
     {
-        var health = app.MapGroup("/health").WithTags("Health");
+        // Open even when authentication is on: probes carry no credentials.
+        var health = app.MapGroup("/health").WithTags("Health").AllowAnonymous();
         health.MapGet("/", GetHealth).WithName("Health").WithSummary("Liveness, with the time, the default model and the available tools.");
         health.MapGet("/live", () => TypedResults.Ok(new { status = "healthy" })).WithName("Liveness").WithSummary("The process is up.");
         health.MapGet("/ready", GetReadinessAsync).WithName("Readiness").WithSummary("Whether every dependency (storage, silos) is available: 200, else 503.");

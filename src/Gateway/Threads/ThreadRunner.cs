@@ -1,3 +1,4 @@
+using Conversations.Gateway.Auth;
 using Conversations.Gateway.Streaming;
 using Conversations.Grains.Abstractions;
 using Conversations.Grains.Abstractions.Events;
@@ -14,15 +15,21 @@ public sealed class ThreadRunner(IGrainFactory grains, IThreadEventSource events
     /// <summary>
     /// Starts a run on <paramref name="threadId"/>, creating the thread when it does not exist (with
     /// <paramref name="priorMessages"/> as its history; ignored for an existing thread, which has its own).
-    /// A null <paramref name="threadId"/> makes a new thread.
+    /// A null <paramref name="threadId"/> makes a new thread. A new thread belongs to <paramref name="caller"/>; an
+    /// existing one that belongs to someone else is <see cref="RunStart.ThreadNotFound"/>, and nothing is sent to it.
     /// </summary>
     public async Task<RunStart> StartAsync(
-        string? threadId, IReadOnlyList<NewMessage> priorMessages, SendMessage message, CancellationToken cancellationToken)
+        Caller caller, string? threadId, IReadOnlyList<NewMessage> priorMessages, SendMessage message, CancellationToken cancellationToken)
     {
         threadId ??= Ids.NewThreadId();
         var grain = grains.GetGrain<IThreadGrain>(threadId);
         // Create answers null for a thread that exists already: one call either way.
-        var created = await grain.CreateAsync(new CreateThread { Messages = priorMessages }, cancellationToken) is not null;
+        var created = await grain.CreateAsync(new CreateThread { Messages = priorMessages, Owner = caller.Owner }, cancellationToken) is not null;
+        if (!created && !caller.IsAdmin && (await grain.GetAsync(cancellationToken) is not { } existing || !caller.MayAccess(existing)))
+        {
+            // An owner never changes: checked once, before the send.
+            return new RunStart.ThreadNotFound(threadId);
+        }
 
         var result = await grain.SendMessageAsync(message, cancellationToken);
         return result switch

@@ -1,3 +1,4 @@
+using Conversations.Gateway.Auth;
 using Conversations.Grains.Abstractions.Agents;
 using Conversations.Grains.Abstractions;
 using System.Globalization;
@@ -22,7 +23,8 @@ public static partial class ThreadsApi
 
     public static IEndpointRouteBuilder MapThreadsApi(this IEndpointRouteBuilder app)
     {
-        var threads = app.MapGroup("/threads").WithTags("Threads");
+        // A thread of someone else's is answered as none (404) on every /threads/{threadId}… route.
+        var threads = app.MapGroup("/threads").WithTags("Threads").RequireThreadAccess(ThreadNotFound);
         threads.MapPost("/", CreateThreadAsync).WithName("CreateThread").WithSummary("Create a thread, optionally with metadata and initial messages.");
         threads.MapGet("/{threadId}", GetThreadAsync).WithName("GetThread").WithSummary("Get a thread.");
         threads.MapGet("/{threadId}/messages", ListMessagesAsync).WithName("ListMessages").WithSummary("List a thread's messages in chronological order, paged.")
@@ -53,7 +55,7 @@ public static partial class ThreadsApi
     }
 
     private static async Task<Results<Created<ThreadSnapshot>, ValidationProblem, ProblemHttpResult>> CreateThreadAsync(
-        CreateThreadRequest? request, IGrainFactory grains, CancellationToken cancellationToken)
+        CreateThreadRequest? request, HttpContext httpContext, IGrainFactory grains, CancellationToken cancellationToken)
     {
         request ??= new CreateThreadRequest(null, null, null);
         var errors = new Dictionary<string, string[]>();
@@ -107,7 +109,7 @@ public static partial class ThreadsApi
 
         var threadId = request.ThreadId ?? Ids.NewThreadId();
         var created = await grains.GetGrain<IThreadGrain>(threadId).CreateAsync(
-            new CreateThread { Metadata = request.Metadata, Messages = messages, Agent = request.Agent }, cancellationToken);
+            new CreateThread { Metadata = request.Metadata, Messages = messages, Agent = request.Agent, Owner = Caller.Of(httpContext).Owner }, cancellationToken);
         return created is null
             ? TypedResults.Problem($"A thread with id '{threadId}' already exists.", statusCode: StatusCodes.Status409Conflict, title: "Thread exists")
             : TypedResults.Created($"/threads/{Uri.EscapeDataString(threadId)}", created);

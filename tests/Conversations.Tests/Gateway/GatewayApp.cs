@@ -41,6 +41,7 @@ public sealed class GatewayApp : WebApplicationFactory<Program>
 
     private readonly Dictionary<string, string?> _settings;
     private readonly Action<IServiceCollection>? _configureServices;
+    private readonly GatewayApp? _clusterOf;
     private HttpClient? _client;
     private PostgresFixture? _postgres;
     private IHost? _silo;
@@ -51,8 +52,19 @@ public sealed class GatewayApp : WebApplicationFactory<Program>
         Action<IServiceCollection>? configureServices = null,
         string? dataDirectory = null,
         GatewayTopology? topology = null)
+        : this(settings, configureServices, dataDirectory, topology, clusterOf: null)
     {
-        Topology = topology ?? ConfiguredTopology;
+    }
+
+    private GatewayApp(
+        IDictionary<string, string?>? settings,
+        Action<IServiceCollection>? configureServices,
+        string? dataDirectory,
+        GatewayTopology? topology,
+        GatewayApp? clusterOf)
+    {
+        _clusterOf = clusterOf;
+        Topology = clusterOf?.Topology ?? topology ?? ConfiguredTopology;
         DataDirectory = dataDirectory ?? Path.Combine(Path.GetTempPath(), "conversations-tests", Guid.NewGuid().ToString("N"));
         _settings = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
         {
@@ -101,6 +113,21 @@ public sealed class GatewayApp : WebApplicationFactory<Program>
             ["OpenAI:MaxRetries"] = "0",
         };
         return new GatewayApp(all, configureServices, topology: topology);
+    }
+
+    /// <summary>
+    /// Another gateway of <paramref name="first"/>'s cluster (cluster topology, started): an Orleans client of the same
+    /// silo and schema, with no silo of its own, so a test sees what one gateway does from another.
+    /// </summary>
+    public static GatewayApp SecondGatewayOf(GatewayApp first, IDictionary<string, string?>? settings = null)
+    {
+        if (first.Topology != GatewayTopology.Cluster)
+        {
+            throw new InvalidOperationException("Only a cluster-topology gateway has a cluster another gateway can join.");
+        }
+
+        _ = first.Client; // its silo is up
+        return new GatewayApp(settings, configureServices: null, dataDirectory: null, topology: null, clusterOf: first);
     }
 
     /// <summary>
@@ -174,7 +201,7 @@ public sealed class GatewayApp : WebApplicationFactory<Program>
         {
             // The factory calls this before it builds the gateway's host: the silo is up (and in the membership table)
             // first. Off the test's synchronization context, since this is synchronous.
-            _clusterSettings ??= Task.Run(StartClusterSiloAsync).GetAwaiter().GetResult();
+            _clusterSettings ??= _clusterOf?._clusterSettings ?? Task.Run(StartClusterSiloAsync).GetAwaiter().GetResult();
 
             // Host settings, not app configuration: Program chooses its mode from them before it builds the app.
             foreach (var (key, value) in _clusterSettings)

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Conversations.Gateway.Auth;
 using Conversations.Gateway.Errors;
 using Conversations.Gateway.Streaming;
 using Conversations.Gateway.Threads;
@@ -67,7 +68,7 @@ public static partial class AxmpApi
             Temperature = request.Temperature,
             MaxTokens = request.MaxTokens,
         };
-        var start = await runner.StartAsync(threadId, [], message, cancellationToken);
+        var start = await runner.StartAsync(Caller.Of(httpRequest.HttpContext), threadId, [], message, cancellationToken);
         switch (start)
         {
             case RunStart.Started started:

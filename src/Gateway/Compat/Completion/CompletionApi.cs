@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Conversations.Gateway.Auth;
 using Conversations.Gateway.Catalog;
 using Conversations.Gateway.Errors;
 using Conversations.Gateway.Streaming;
@@ -78,7 +79,7 @@ public static partial class CompletionApi
             Temperature = request.Temperature,
             MaxTokens = request.MaxTokens,
         };
-        var start = await services.Runner.StartAsync(request.ConversationId, history, message, cancellationToken);
+        var start = await services.Runner.StartAsync(Caller.Of(httpRequest.HttpContext), request.ConversationId, history, message, cancellationToken);
         switch (start)
         {
             case RunStart.Rejected rejected:

@@ -1,6 +1,7 @@
 using Conversations.Grains.Abstractions;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Conversations.Gateway.Auth;
 using Conversations.Gateway.Errors;
 using Conversations.Gateway.Streaming;
 using Conversations.Gateway.Compat.OpenAi;
@@ -28,8 +29,10 @@ public static partial class LangbaseApi
         v1.MapPost("/threads", CreateThreadAsync).WithName("LangbaseCreateThread").WithSummary("Create a thread with optional id, metadata and messages.")
             .Accepts<LangbaseCreateThreadRequest>("application/json");
         v1.MapPost("/threads/{threadId}/messages", AppendMessagesAsync).WithName("LangbaseAppendMessages")
-            .WithSummary("Append messages to a thread without running the agent.").Accepts<LangbaseAppendRequest>("application/json");
-        v1.MapGet("/threads/{threadId}/messages", ListMessagesAsync).WithName("LangbaseListMessages").WithSummary("Every message of a thread, chronological.");
+            .WithSummary("Append messages to a thread without running the agent.").Accepts<LangbaseAppendRequest>("application/json")
+            .RequireThreadAccess(ThreadNotFound);
+        v1.MapGet("/threads/{threadId}/messages", ListMessagesAsync).WithName("LangbaseListMessages").WithSummary("Every message of a thread, chronological.")
+            .RequireThreadAccess(ThreadNotFound);
         return app;
     }
 
@@ -37,7 +40,7 @@ public static partial class LangbaseApi
         new("healthy", "Conversations is running; Langbase-compatible endpoints are under /v1.", time.GetUtcNow());
 
     private static async Task<IResult> RunPipeAsync(
-        HttpContext httpContext, IGrainFactory grains, [AsParameters] OpenAiServices services, CancellationToken cancellationToken)
+        HttpContext httpContext, IGrainFactory grains, ThreadAccess access, [AsParameters] OpenAiServices services, CancellationToken cancellationToken)
     {
         var (request, readError) = await CompatRuns.ReadBodyAsync<PipeRunRequest>(httpContext.Request, cancellationToken);
         if (request is null)
@@ -80,6 +83,12 @@ public static partial class LangbaseApi
 
         // Langbase appends the messages of a request to the thread it continues; the last one runs.
         IReadOnlyList<NewMessage> prior = [.. converted.Take(converted.Count - 1).Where(m => m.Role != MessageRoles.Tool && m.Content.Length > 0)];
+        if (request.ThreadId is not null && !await access.MayTouchAsync(Caller.Of(httpContext), request.ThreadId, cancellationToken))
+        {
+            // Someone else's thread: nothing is appended, and it is answered as none.
+            return ThreadNotFound(request.ThreadId);
+        }
+
         if (request.ThreadId is not null && prior.Count > 0)
         {
             switch (await grains.GetGrain<IThreadGrain>(request.ThreadId).AppendMessagesAsync(prior, cancellationToken))
@@ -166,7 +175,7 @@ public static partial class LangbaseApi
 
         var threadId = request.ThreadId ?? Ids.NewThreadId();
         var created = await grains.GetGrain<IThreadGrain>(threadId).CreateAsync(
-            new CreateThread { Metadata = request.Metadata, Messages = messages }, cancellationToken);
+            new CreateThread { Metadata = request.Metadata, Messages = messages, Owner = Caller.Of(httpContext).Owner }, cancellationToken);
         if (created is null)
         {
             return CompatRuns.Error(StatusCodes.Status409Conflict, $"A thread with id '{threadId}' already exists.", "invalid_request_error", "threadId", "thread_exists");

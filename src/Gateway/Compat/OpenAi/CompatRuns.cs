@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Conversations.Gateway.Auth;
 using Conversations.Gateway.Errors;
 using Conversations.Gateway.Threads;
 using Conversations.Grains.Abstractions.Agents;
@@ -122,7 +123,7 @@ public static partial class CompatRuns
             return (null, Error(StatusCodes.Status404NotFound, $"No agent is named '{agent}'.", "invalid_request_error", agentParam, "agent_not_found"));
         }
 
-        var start = await runner.StartAsync(request.ThreadId, request.PriorMessages, request.Message, cancellationToken);
+        var start = await runner.StartAsync(Caller.Of(httpContext), request.ThreadId, request.PriorMessages, request.Message, cancellationToken);
         switch (start)
         {
             case RunStart.Started started:

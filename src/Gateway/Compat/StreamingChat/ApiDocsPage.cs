@@ -11,11 +11,29 @@ public static class ApiDocsPage
 
     public static IEndpointRouteBuilder MapApiDocs(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/docs", () => TypedResults.Content(Html, "text/html; charset=utf-8"))
+        app.MapGet("/docs", (HttpContext context) =>
+            {
+                context.Response.Headers.ContentSecurityPolicy = ContentSecurityPolicy;
+                return TypedResults.Content(Html, "text/html; charset=utf-8");
+            })
             .WithName("ApiDocs").WithSummary("Interactive API documentation (reads /openapi/v1.json).").WithTags("Documentation");
         app.MapGet("/redoc", () => TypedResults.Redirect("/docs"))
             .WithName("ApiDocsRedoc").WithSummary("Redirects to /docs.").WithTags("Documentation");
         return app;
+    }
+
+    /// <summary>
+    /// The page's Content-Security-Policy: its own origin, and its one inline script and stylesheet by their SHA-256
+    /// (nothing else inline runs), never in a frame.
+    /// </summary>
+    public static readonly string ContentSecurityPolicy =
+        $"default-src 'self'; script-src '{InlineHash("script")}'; style-src '{InlineHash("style")}'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+    private static string InlineHash(string tag)
+    {
+        var start = Html.IndexOf($"<{tag}>", StringComparison.Ordinal) + tag.Length + 2;
+        var end = Html.IndexOf($"</{tag}>", start, StringComparison.Ordinal);
+        return $"sha256-{Convert.ToBase64String(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Html[start..end])))}";
     }
 
     private const string Html = """
@@ -47,12 +65,13 @@ public static class ApiDocsPage
           input { font-family: ui-monospace, monospace; }
           button { margin-top: 6px; padding: 4px 14px; cursor: pointer; }
           #error { color: #cf222e; }
+          header a { color: #9ecbff; }
         </style>
         </head>
         <body>
         <header>
           <h1 id="title">Conversations API</h1>
-          <p>Rendered from <a style="color:#9ecbff" href="/openapi/v1.json">/openapi/v1.json</a>. WebSocket chat: <code>ws://HOST/ws</code>.</p>
+          <p>Rendered from <a href="/openapi/v1.json">/openapi/v1.json</a>. WebSocket chat: <code>ws://HOST/ws</code>.</p>
         </header>
         <main>
           <p id="error"></p>

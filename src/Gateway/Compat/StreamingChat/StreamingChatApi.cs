@@ -1,4 +1,5 @@
 using System.Net.ServerSentEvents;
+using Conversations.Gateway.Auth;
 using Conversations.Gateway.Errors;
 using Conversations.Gateway.Streaming;
 using Conversations.Gateway.Threads;
@@ -26,12 +27,12 @@ public static class StreamingChatApi
         var conversations = app.ServiceProvider.GetRequiredService<StreamingChatConversations>();
 
         var chat = app.MapGroup("/chat").WithTags("Streaming chat (seed 003)");
-        chat.MapPost("/stream", (ChatRequest? request, [AsParameters] StreamingChatServices services, CancellationToken cancellationToken) =>
-                StreamChatAsync(request, conversations, services, cancellationToken))
+        chat.MapPost("/stream", (ChatRequest? request, HttpContext context, [AsParameters] StreamingChatServices services, CancellationToken cancellationToken) =>
+                StreamChatAsync(request, Caller.Of(context), conversations, services, cancellationToken))
             .WithName("StreamingChatStream")
             .WithSummary("Chat with an agent, streamed as Server-Sent Events: data: {\"event_type\": \"chat_chunk\" | \"tool_call_start\" | \"tool_call_complete\" | \"tool_call_error\" | \"chat_complete\" | \"error\", …}.");
-        chat.MapPost("/", (ChatRequest? request, [AsParameters] StreamingChatServices services, CancellationToken cancellationToken) =>
-                ChatAsync(request, conversations, services, cancellationToken))
+        chat.MapPost("/", (ChatRequest? request, HttpContext context, [AsParameters] StreamingChatServices services, CancellationToken cancellationToken) =>
+                ChatAsync(request, Caller.Of(context), conversations, services, cancellationToken))
             .WithName("StreamingChat")
             .WithSummary("Chat with an agent and get the whole reply with its tool calls and usage.");
 
@@ -44,6 +45,7 @@ public static class StreamingChatApi
         agents.MapPost("/{agent_name}", (string agent_name, AgentConfigRequest? request, [AsParameters] AgentServices services, CancellationToken cancellationToken) =>
                 SaveAgentAsync(agent_name, request, conversations, services, cancellationToken))
             .WithName("StreamingChatSaveAgent")
+            .RequireAuthorization(Caller.AdminPolicy)
             .WithSummary("Create an agent (or replace one) with instructions, model, max_parallel_tools and tool_call_timeout (seconds).");
 
         app.MapStreamingChatWebSocket(conversations);
@@ -52,7 +54,7 @@ public static class StreamingChatApi
     }
 
     private static async Task<IResult> StreamChatAsync(
-        ChatRequest? request, StreamingChatConversations conversations, StreamingChatServices services, CancellationToken cancellationToken)
+        ChatRequest? request, Caller caller, StreamingChatConversations conversations, StreamingChatServices services, CancellationToken cancellationToken)
     {
         var errors = StreamingChatConversations.Validate(request);
         if (errors.Count > 0)
@@ -60,12 +62,14 @@ public static class StreamingChatApi
             return Invalid(errors);
         }
 
-        var start = await conversations.StartAsync(request!, services.Runner, services.Agents, cancellationToken);
+        var start = await conversations.StartAsync(request!, caller, services.Runner, services.Agents, cancellationToken);
         var heartbeat = services.Streaming.Value.HeartbeatInterval;
         switch (start)
         {
             case ChatStart.Invalid invalid:
                 return Invalid(invalid.Errors);
+            case ChatStart.NotFound notFound:
+                return ThreadNotFound(notFound);
             case ChatStart.Busy busy:
                 // 409, and the body is still the dialect's stream: the seed's client never looks at the status.
                 var error = StreamingChatEvents.Failure(busy.Agent, busy.ThreadId, busy.ActiveRunId, "run_active", busy.Detail);
@@ -78,7 +82,7 @@ public static class StreamingChatApi
     }
 
     private static async Task<Results<Ok<ChatResponse>, ValidationProblem, ProblemHttpResult>> ChatAsync(
-        ChatRequest? request, StreamingChatConversations conversations, StreamingChatServices services, CancellationToken cancellationToken)
+        ChatRequest? request, Caller caller, StreamingChatConversations conversations, StreamingChatServices services, CancellationToken cancellationToken)
     {
         var errors = StreamingChatConversations.Validate(request);
         if (errors.Count > 0)
@@ -86,10 +90,15 @@ public static class StreamingChatApi
             return Invalid(errors);
         }
 
-        var start = await conversations.StartAsync(request!, services.Runner, services.Agents, cancellationToken);
+        var start = await conversations.StartAsync(request!, caller, services.Runner, services.Agents, cancellationToken);
         if (start is ChatStart.Invalid invalid)
         {
             return Invalid(invalid.Errors);
+        }
+
+        if (start is ChatStart.NotFound notFound)
+        {
+            return ThreadNotFound(notFound);
         }
 
         if (start is ChatStart.Busy busy)
@@ -217,6 +226,10 @@ public static class StreamingChatApi
         return TypedResults.Ok(new AgentSavedResponse(
             $"Agent '{agentName}' {verb} successfully", AgentInfo.From(agent, await conversations.DisplayNameAsync(agentName, cancellationToken), models.DefaultModel, [.. tools])));
     }
+
+    private static ProblemHttpResult ThreadNotFound(ChatStart.NotFound notFound) =>
+        TypedResults.Problem(notFound.Detail, statusCode: StatusCodes.Status404NotFound, title: "Thread not found",
+            extensions: new Dictionary<string, object?> { ["code"] = "thread_not_found", ["thread_id"] = notFound.ThreadId });
 
     private static ValidationProblem Invalid(Dictionary<string, string[]> errors) =>
         TypedResults.ValidationProblem(errors, detail: string.Join(" ", errors.Select(e => $"{e.Key}: {string.Join(" ", e.Value)}")));

@@ -1,4 +1,7 @@
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.RegularExpressions;
+using Conversations.Gateway.Auth;
 using Conversations.Gateway.Threads;
 using Conversations.Grains.Abstractions.Agents;
 using Conversations.Grains.Abstractions.Threads;
@@ -9,17 +12,20 @@ namespace Conversations.Gateway.Compat.StreamingChat;
 /// Seed 003's server keeps one conversation per agent. Here a conversation is a thread: the agent's key maps to a
 /// thread id, <c>chat-{agent}</c> at first and a fresh <c>chat-{agent}-{guid}</c> after each <c>reset_history</c>.
 /// The map and the display names given to <c>POST /agents</c> live in the cluster (an agent-conversation grain per
-/// agent), so every gateway answers the same and a restart keeps them.
+/// agent), so every gateway answers the same and a restart keeps them. On a server with authentication each caller
+/// has a conversation of its own with each agent (<c>chat-{agent}:{owner hash}</c>): a thread belongs to its owner.
 /// </summary>
 public sealed partial class StreamingChatConversations(IGrainFactory grains)
 {
     public const int MaxAgentNameLength = 64;
 
-    /// <summary>The thread that holds <paramref name="agent"/>'s conversation now.</summary>
-    public Task<string> ThreadForAsync(string agent, CancellationToken cancellationToken) => Grain(agent).GetThreadAsync(cancellationToken);
+    /// <summary>The thread that holds <paramref name="caller"/>'s conversation with <paramref name="agent"/> now.</summary>
+    public Task<string> ThreadForAsync(string agent, Caller caller, CancellationToken cancellationToken) =>
+        Grain(ConversationKey(agent, caller)).GetThreadAsync(cancellationToken);
 
-    /// <summary>Starts a new conversation for <paramref name="agent"/> and returns its thread.</summary>
-    public Task<string> ResetAsync(string agent, CancellationToken cancellationToken) => Grain(agent).ResetAsync(cancellationToken);
+    /// <summary>Starts a new conversation of <paramref name="caller"/> with <paramref name="agent"/> and returns its thread.</summary>
+    public Task<string> ResetAsync(string agent, Caller caller, CancellationToken cancellationToken) =>
+        Grain(ConversationKey(agent, caller)).ResetAsync(cancellationToken);
 
     public Task<string?> DisplayNameAsync(string agent, CancellationToken cancellationToken) => Grain(agent).GetDisplayNameAsync(cancellationToken);
 
@@ -27,6 +33,14 @@ public sealed partial class StreamingChatConversations(IGrainFactory grains)
         Grain(agent).SetDisplayNameAsync(displayName, cancellationToken);
 
     private IAgentConversationGrain Grain(string agent) => grains.GetGrain<IAgentConversationGrain>(agent);
+
+    /// <summary>
+    /// The conversation grain's key: the agent's name on an open server (one conversation, as the seed has); with an
+    /// owner, <c>{agent}:{16 hex digits of the owner's SHA-256}</c> — ':' is in no agent name, and the thread id it
+    /// makes stays within thread ids' characters whatever the owner's subject holds.
+    /// </summary>
+    private static string ConversationKey(string agent, Caller caller) =>
+        caller.Owner is { } owner ? $"{agent}:{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(owner)))[..16]}" : agent;
 
     /// <summary>Checks a chat request's fields; the errors name the field.</summary>
     public static Dictionary<string, string[]> Validate(ChatRequest? request)
@@ -71,7 +85,7 @@ public sealed partial class StreamingChatConversations(IGrainFactory grains)
     /// Starts a run for a validated request: on <c>thread_id</c> when given, else on the agent's conversation
     /// (a new one when <c>reset_history</c> is true).
     /// </summary>
-    public async Task<ChatStart> StartAsync(ChatRequest request, ThreadRunner runner, IAgentCatalog agents, CancellationToken cancellationToken)
+    public async Task<ChatStart> StartAsync(ChatRequest request, Caller caller, ThreadRunner runner, IAgentCatalog agents, CancellationToken cancellationToken)
     {
         var agent = request.Agent ?? AgentDefinition.DefaultName;
         if (await agents.GetAsync(agent, cancellationToken) is null)
@@ -79,19 +93,20 @@ public sealed partial class StreamingChatConversations(IGrainFactory grains)
             return new ChatStart.Invalid(new Dictionary<string, string[]> { ["agent"] = [$"No agent is named '{agent}'."] });
         }
 
-        var threadId = request.ThreadId ?? (request.ResetHistory == true ? await ResetAsync(agent, cancellationToken) : await ThreadForAsync(agent, cancellationToken));
+        var threadId = request.ThreadId ?? (request.ResetHistory == true ? await ResetAsync(agent, caller, cancellationToken) : await ThreadForAsync(agent, caller, cancellationToken));
         var command = new SendMessage(request.Message!)
         {
             Agent = agent,
             MaxParallelTools = request.ParallelTools == false ? 1 : null,
         };
-        var start = await runner.StartAsync(threadId, [], command, cancellationToken);
+        var start = await runner.StartAsync(caller, threadId, [], command, cancellationToken);
         return start switch
         {
             RunStart.Started started => new ChatStart.Started(agent, started.ThreadId, started.RunId, started.Events.ProjectAsync(agent, CancellationToken.None)),
             RunStart.Rejected rejected => new ChatStart.Busy(agent, rejected.ThreadId, rejected.ActiveRunId),
             RunStart.AgentNotFound missing => new ChatStart.Invalid(new Dictionary<string, string[]> { ["agent"] = [$"No agent is named '{missing.Agent}'."] }),
-            _ => throw new InvalidOperationException($"Thread '{threadId}' could not be created or found."),
+            // A thread_id of someone else's thread.
+            _ => new ChatStart.NotFound(threadId),
         };
     }
 
@@ -109,6 +124,12 @@ public abstract record ChatStart
 
     /// <summary>A field is wrong (an unknown agent).</summary>
     public sealed record Invalid(Dictionary<string, string[]> Errors) : ChatStart;
+
+    /// <summary>The <c>thread_id</c> names a thread the caller may not see (answered as none).</summary>
+    public sealed record NotFound(string ThreadId) : ChatStart
+    {
+        public string Detail => $"thread_id: no thread has id '{ThreadId}'.";
+    }
 
     /// <summary>The thread already has an active run (the thread's <c>reject</c> strategy).</summary>
     public sealed record Busy(string Agent, string ThreadId, string ActiveRunId) : ChatStart

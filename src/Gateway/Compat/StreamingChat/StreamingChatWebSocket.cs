@@ -1,6 +1,7 @@
 using System.Net.WebSockets;
 using System.Text.Json;
 using System.Threading.Channels;
+using Conversations.Gateway.Auth;
 using Conversations.Gateway.Errors;
 
 namespace Conversations.Gateway.Compat.StreamingChat;
@@ -41,11 +42,12 @@ public static class StreamingChatWebSocket
 
         using var socket = await context.WebSockets.AcceptWebSocketAsync();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
-        await new Session(socket, conversations, services).RunAsync(stop.Token);
+        // The caller is who opened the socket: every message on it runs as them.
+        await new Session(socket, Caller.Of(context), conversations, services).RunAsync(stop.Token);
         return TypedResults.Empty;
     }
 
-    private sealed class Session(WebSocket socket, StreamingChatConversations conversations, StreamingChatServices services)
+    private sealed class Session(WebSocket socket, Caller caller, StreamingChatConversations conversations, StreamingChatServices services)
     {
         private readonly SemaphoreSlim _sending = new(1, 1);
         private readonly Channel<ChatRequest> _queue = Channel.CreateBounded<ChatRequest>(
@@ -192,11 +194,14 @@ public static class StreamingChatWebSocket
             await foreach (var request in _queue.Reader.ReadAllAsync(cancellationToken))
             {
                 // Starting is not cut short by a disconnect: a run the client asked for either starts whole or not at all.
-                var start = await conversations.StartAsync(request, services.Runner, services.Agents, CancellationToken.None);
+                var start = await conversations.StartAsync(request, caller, services.Runner, services.Agents, CancellationToken.None);
                 switch (start)
                 {
                     case ChatStart.Invalid invalid:
                         await SendErrorAsync("invalid_request", string.Join(" ", invalid.Errors.Select(e => $"data.{e.Key}: {string.Join(" ", e.Value)}")), cancellationToken);
+                        break;
+                    case ChatStart.NotFound notFound:
+                        await SendErrorAsync("thread_not_found", $"data.{notFound.Detail}", cancellationToken);
                         break;
                     case ChatStart.Busy busy:
                         await SendAsync("error", StreamingChatEvents.Failure(busy.Agent, busy.ThreadId, busy.ActiveRunId, "run_active", busy.Detail), cancellationToken);
