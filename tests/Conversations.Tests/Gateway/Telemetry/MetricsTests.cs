@@ -1,5 +1,8 @@
+using System.Diagnostics.Metrics;
 using System.Net;
+using Conversations.Tests.Compat.StreamingChat;
 using Conversations.Tests.Fakes;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Conversations.Tests.Gateway.Telemetry;
 
@@ -91,5 +94,45 @@ public sealed class MetricsTests
         Assert.Equal(1, metrics.Sum("conversations_runs_ended_total", Model, ("conversations_run_status", "failed"), ("conversations_run_reason", "model_unavailable")));
         Assert.Equal(0, metrics.Sum("conversations_run_time_to_first_token_seconds_count", Model));
         Assert.Equal(0, metrics.Sum("gen_ai_client_token_usage_count", Model));
+    }
+
+    [Fact]
+    public async Task Messages_sent_over_the_WebSocket_count_as_events_relayed_in_the_chat_format()
+    {
+        await using var model = await FakeOpenAiServer.StartAsync(Guard);
+        model.Enqueue(ScriptedResponse.Text("Hello ", "there."));
+        await using var app = GatewayApp.Embedded(ModelSettings(model, $"ws-{Guid.NewGuid():N}"));
+        var client = app.Client;
+        // This app's own instruments only: the meters its container's factory made.
+        var scope = app.Services.GetRequiredService<IMeterFactory>();
+        var relayed = new System.Collections.Concurrent.ConcurrentDictionary<string, long>(StringComparer.Ordinal);
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Scope == scope && instrument.Name == "conversations.gateway.events.relayed")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "conversations.stream.format")
+                {
+                    relayed.AddOrUpdate((string)tag.Value!, value, (_, sum) => sum + value);
+                }
+            }
+        });
+        listener.Start();
+
+        using var socket = await app.ConnectWebSocketAsync(Guard);
+        await socket.SendChatAsync("hello?", Guard);
+        var messages = await socket.ReceiveUntilAsync(SeedClient.IsWsRunEnd, Guard);
+
+        Assert.Equal(messages.Count, relayed.GetValueOrDefault("chat"));
+        Assert.Equal(0, relayed.GetValueOrDefault("native"));
     }
 }
