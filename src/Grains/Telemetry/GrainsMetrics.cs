@@ -8,7 +8,8 @@ namespace Conversations.Grains.Telemetry;
 
 /// <summary>
 /// The grains' instruments (meter <see cref="MeterName"/>): runs, model calls, tokens and tool calls, recorded where
-/// they happen (the thread grain and the agent loop). Names follow OpenTelemetry's conventions where one exists
+/// they happen (the thread grain and the agent loop). Thread grains active per silo are Orleans' own
+/// <c>orleans-grains</c> (in Prometheus <c>orleans_grains{grain_type="thread"}</c>). Names follow OpenTelemetry's conventions where one exists
 /// (<c>gen_ai.*</c>); every instrument has its unit. The README lists them; the ops page reads them by these names.
 /// </summary>
 public sealed class GrainsMetrics
@@ -30,7 +31,6 @@ public sealed class GrainsMetrics
     private readonly Counter<long> _modelErrors;
     private readonly Counter<long> _toolCalls;
     private readonly Histogram<double> _toolDuration;
-    private readonly UpDownCounter<long> _threadsActive;
 
     public GrainsMetrics(IMeterFactory meterFactory, ActiveRuns activeRuns)
     {
@@ -48,7 +48,6 @@ public sealed class GrainsMetrics
         _modelErrors = meter.CreateCounter<long>("conversations.model.errors", "{error}", "Model calls that failed, by model and error type (model_unavailable, model_error).");
         _toolCalls = meter.CreateCounter<long>("conversations.tool.calls", "{call}", "Tool calls, by tool and outcome.");
         _toolDuration = meter.CreateHistogram("conversations.tool.duration", "s", "How long tool calls took, by tool and outcome.", advice: Seconds);
-        _threadsActive = meter.CreateUpDownCounter<long>("conversations.threads.active", "{thread}", "Thread grains active on this silo.");
         meter.CreateObservableUpDownCounter("conversations.runs.active", () => (long)activeRuns.Count, "{run}", "Runs executing on this silo.");
     }
 
@@ -106,10 +105,6 @@ public sealed class GrainsMetrics
         _toolCalls.Add(1, tags);
         _toolDuration.Record(duration.TotalSeconds, tags);
     }
-
-    public void ThreadActivated() => _threadsActive.Add(1);
-
-    public void ThreadDeactivated() => _threadsActive.Add(-1);
 
     /// <summary>Attribute names: OpenTelemetry's where it has one, ours (<c>conversations.*</c>) otherwise.</summary>
     public static class Tags

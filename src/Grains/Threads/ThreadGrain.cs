@@ -88,7 +88,6 @@ public sealed class ThreadGrain(
     /// <inheritdoc />
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        metrics.ThreadActivated();
         _stream = new ThreadEventStream(ThreadId, log, streamOptions.Value, time, logger)
         {
             Reserve = ReserveSequencesAsync,
@@ -131,7 +130,6 @@ public sealed class ThreadGrain(
     /// <inheritdoc />
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        metrics.ThreadDeactivated();
         if (_unstoredEnd is not null)
         {
             // Last chance: otherwise the next activation finds the run active and ends it from what was recorded.

@@ -60,7 +60,7 @@ public sealed class MetricsTests
         Assert.True(metrics.Sum("conversations_gateway_events_relayed_total", ("conversations_stream_format", "native")) >= events.Count);
         Assert.True(metrics.Sum("conversations_gateway_events_relayed_total", ("conversations_stream_format", "openai")) >= chunks);
         Assert.Contains(metrics, s => s.Name == "conversations_runs_active");
-        Assert.True(metrics.Sum("conversations_threads_active") >= 1);
+        Assert.True(metrics.Sum("orleans_grains", ("grain_type", "thread")) >= 1);
         // Orleans' own meter, ASP.NET Core's, and HttpClient's (the model calls).
         Assert.Contains(metrics, s => s.Name.StartsWith("orleans_", StringComparison.Ordinal) && s.Has("otel_scope_name", "Microsoft.Orleans"));
         Assert.True(metrics.Sum("http_server_request_duration_seconds_count", ("http_route", "/threads/{threadId}/messages")) >= 1);
