@@ -135,4 +135,49 @@ public sealed class MetricsTests
         Assert.Equal(messages.Count, relayed.GetValueOrDefault("chat"));
         Assert.Equal(0, relayed.GetValueOrDefault("native"));
     }
+
+    [Fact]
+    public async Task The_gateway_counts_its_live_subscribers_and_feeds_and_how_far_behind_they_read()
+    {
+        await using var app = GatewayApp.Embedded();
+        var client = app.Client;
+        var scope = app.Services.GetRequiredService<IMeterFactory>();
+        var latest = new System.Collections.Concurrent.ConcurrentDictionary<string, long>(StringComparer.Ordinal);
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Scope == scope && instrument.Meter.Name == "Conversations.Gateway")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
+            latest.AddOrUpdate(instrument.Name, value, (_, before) => instrument is Histogram<long> ? before + 1 : value));
+        listener.Start();
+        long Observed(string name)
+        {
+            listener.RecordObservableInstruments();
+            return latest.GetValueOrDefault(name);
+        }
+
+        var threadId = await client.CreateThreadAsync(cancellationToken: Guard);
+        var first = await client.OpenEventStreamAsync($"/threads/{threadId}/events", cancellationToken: Guard);
+        var second = await client.OpenEventStreamAsync($"/threads/{threadId}/events", cancellationToken: Guard);
+        Assert.Equal(2, await TestTimeouts.EventuallyAsync(() => Task.FromResult(Observed("conversations.gateway.subscribers")), n => n == 2));
+        Assert.Equal(1, Observed("conversations.gateway.feeds"));
+
+        using (var sender = await client.PostStreamAsync($"/threads/{threadId}/messages", new { content = "what is 17 * 23?", stream = true }, Guard))
+        {
+            await sender.ReadEventsAsync(Guard).ReadUntilAsync(SseEvents.IsRunEnd, Guard);
+        }
+
+        // Each live event handed to a subscriber is one lag measurement (events it had still to read).
+        Assert.True(latest.GetValueOrDefault("conversations.gateway.subscriber.lag") >= 2);
+        first.Dispose();
+        second.Dispose();
+        Assert.Equal(0, await TestTimeouts.EventuallyAsync(() => Task.FromResult(Observed("conversations.gateway.subscribers")), n => n == 0));
+        Assert.Equal(0, Observed("conversations.gateway.feeds"));
+    }
 }
