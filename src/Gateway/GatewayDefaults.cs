@@ -45,7 +45,8 @@ public static class GatewayDefaults
         app.UseStatusCodePages();
         app.UseWebSockets();
         app.MapOpenApi();
-        app.MapTelemetryEndpoints();
+        // Like /ops: operators only (an admin credential, or the open mode on loopback).
+        app.MapTelemetryEndpoints().RequireAuthorization(Auth.Caller.AdminPolicy);
         return app;
     }
 
