@@ -2,6 +2,8 @@ using System.Text.Json;
 using Conversations.Gateway.Errors;
 using Conversations.Gateway.Limits;
 using Conversations.Gateway.Streaming;
+using Conversations.Gateway.Telemetry;
+using Conversations.ServiceDefaults.Telemetry;
 using Conversations.Grains.Abstractions.Serialization;
 using Microsoft.AspNetCore.Http.Json;
 
@@ -21,6 +23,8 @@ public static class GatewayDefaults
         // Bad bodies reach the exception handler, which names the field, in every environment.
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.AddSingleton<Threads.ThreadRunner>();
+        builder.AddConversationsTelemetry("conversations-gateway");
+        builder.Services.AddSingleton<GatewayMetrics>();
         builder.Services.AddSingleton<ThreadEventHub>();
         builder.Services.AddSingleton<IThreadEventSource>(sp => sp.GetRequiredService<ThreadEventHub>());
         builder.Services.AddSingleton<Catalog.SiloCatalog>();
@@ -41,6 +45,8 @@ public static class GatewayDefaults
         app.UseStatusCodePages();
         app.UseWebSockets();
         app.MapOpenApi();
+        // Like /ops: operators only (an admin credential, or the open mode on loopback).
+        app.MapTelemetryEndpoints().RequireAuthorization(Auth.Caller.AdminPolicy);
         return app;
     }
 

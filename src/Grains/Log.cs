@@ -32,6 +32,10 @@ internal static partial class Log
     public const int ThreadDeletedId = 1030;
     public const int ThreadNotIndexedId = 1031;
 
+    /// <summary>The scope of everything a run logs: its thread, its run and the silo that runs it.</summary>
+    public static readonly Func<ILogger, string, string, string, IDisposable?> RunScope =
+        LoggerMessage.DefineScope<string, string, string>("ThreadId:{ThreadId} RunId:{RunId} SiloId:{SiloId}");
+
     [LoggerMessage(RunStartedId, LogLevel.Information, "Run {RunId} started on thread {ThreadId} with agent {Agent} and model {Model}")]
     public static partial void RunStarted(ILogger logger, string threadId, string runId, string agent, string model);
 

@@ -1,4 +1,5 @@
 using Conversations.Grains.Health;
+using Conversations.ServiceDefaults.Telemetry;
 using Conversations.Silo.Hosting;
 
 namespace Conversations.Silo;
@@ -16,10 +17,12 @@ public static class SiloProgram
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Orleans", LogLevel.Warning);
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
+        builder.AddConversationsTelemetry("conversations-silo");
         builder.AddClusterSilo();
 
         var app = builder.Build();
         app.MapGet("/health", () => TypedResults.Ok(new { status = "healthy" }));
+        app.MapTelemetryEndpoints();
         app.MapGet("/health/ready", async (IEnumerable<IReadinessCheck> checks, CancellationToken cancellationToken) =>
         {
             var results = new Dictionary<string, string>(StringComparer.Ordinal);

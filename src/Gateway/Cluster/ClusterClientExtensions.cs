@@ -37,6 +37,8 @@ public static class ClusterClientExtensions
             client.AddClusterConnectionStatusObserver<FeedReconnector>();
             // The Orleans Dashboard's client side: /ops/orleans reads the silos' dashboard grains.
             Orleans.Dashboard.ServiceCollectionExtensions.AddDashboard(client, o => o.HideTrace = true);
+            // The HTTP request's trace goes on through the grain call to the silo.
+            client.AddActivityPropagation();
             // Keep trying to reach the cluster while it starts or recovers, instead of failing the gateway.
             client.UseConnectionRetryFilter(async (_, cancellationToken) =>
             {

@@ -1,5 +1,6 @@
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
+using Conversations.Gateway.Telemetry;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Conversations.Gateway.Streaming;
@@ -45,7 +46,9 @@ public sealed class ServerSentEventsStream(IAsyncEnumerable<SseItem<string>> ite
             var time = httpContext.RequestServices.GetKeyedService<TimeProvider>(ClockKey)
                 ?? httpContext.RequestServices.GetService<TimeProvider>()
                 ?? TimeProvider.System;
-            await SseFormatter.WriteAsync(WithHeartbeats(items, response.Body, time, cancellationToken), response.Body, cancellationToken);
+            var metrics = httpContext.RequestServices.GetService<GatewayMetrics>();
+            var format = GatewayMetrics.FormatOf(httpContext.Request);
+            await SseFormatter.WriteAsync(WithHeartbeats(items, response.Body, time, () => metrics?.Relayed(format), cancellationToken), response.Body, cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -62,7 +65,7 @@ public sealed class ServerSentEventsStream(IAsyncEnumerable<SseItem<string>> ite
     }
 
     private async IAsyncEnumerable<SseItem<string>> WithHeartbeats(
-        IAsyncEnumerable<SseItem<string>> source, Stream body, TimeProvider time, [EnumeratorCancellation] CancellationToken cancellationToken)
+        IAsyncEnumerable<SseItem<string>> source, Stream body, TimeProvider time, Action relayed, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var enumerator = source.GetAsyncEnumerator(stop.Token);
@@ -100,6 +103,7 @@ public sealed class ServerSentEventsStream(IAsyncEnumerable<SseItem<string>> ite
                 }
 
                 // SseFormatter writes the item before it asks for the next one: the item's write ends here.
+                relayed();
                 yield return enumerator.Current;
                 lastWrite = time.GetUtcNow();
                 next = enumerator.MoveNextAsync().AsTask();

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Conversations.Grains.Abstractions.Events;
+using Conversations.Gateway.Telemetry;
 using Conversations.Grains.Abstractions.Monitoring;
 using Conversations.Grains.Abstractions.Threads;
 using Microsoft.Extensions.Options;
@@ -35,15 +36,34 @@ public sealed class SubscriberOverflowException(string threadId, long lastSequen
 /// call ends or faults (the activation went away, its silo died), the feed calls again after the last sequence it
 /// delivered: the grain comes back on a live silo and subscribers see no gap and no duplicate. No database here.
 /// </summary>
-public sealed class ThreadEventHub(IGrainFactory grains, IOptions<StreamingOptions> options, ILogger<ThreadEventHub> logger) : IThreadEventSource, IAsyncDisposable
+public sealed class ThreadEventHub : IThreadEventSource, IAsyncDisposable
 {
-    private readonly IGrainFactory _grains = grains;
-    private readonly StreamingOptions _options = options.Value;
-    private readonly ILogger _logger = logger;
+    private readonly IGrainFactory _grains;
+    private readonly StreamingOptions _options;
+    private readonly ILogger _logger;
+    private readonly GatewayMetrics _metrics;
     private readonly Dictionary<string, Feed> _feeds = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stopping = new();
     private int _disposed;
+
+    public ThreadEventHub(IGrainFactory grains, IOptions<StreamingOptions> options, ILogger<ThreadEventHub> logger, GatewayMetrics metrics)
+    {
+        _grains = grains;
+        _options = options.Value;
+        _logger = logger;
+        _metrics = metrics;
+        metrics.Observe(Counts);
+    }
+
+    /// <summary>Live subscribers and feeds now.</summary>
+    private (int Subscribers, int Feeds) Counts()
+    {
+        lock (_gate)
+        {
+            return (_feeds.Values.Sum(f => f.SubscriberCount), _feeds.Count);
+        }
+    }
 
     /// <inheritdoc />
     public IAsyncEnumerable<ThreadEvent> SubscribeAsync(string threadId, long afterSequence, CancellationToken cancellationToken = default) =>
@@ -199,6 +219,9 @@ public sealed class ThreadEventHub(IGrainFactory grains, IOptions<StreamingOptio
 
         public string ThreadId { get; } = threadId;
 
+        /// <summary>Subscribers, the ops dashboard's watchers apart.</summary>
+        public int SubscriberCount => _subscribers.Count - _watchers.Count;
+
         public void Start() => _ = RunAsync();
 
         /// <summary>Ends the current upstream call; the loop calls again at once.</summary>
@@ -280,6 +303,10 @@ public sealed class ThreadEventHub(IGrainFactory grains, IOptions<StreamingOptio
                         _subscribers[i].Writer.TryComplete(new SubscriberOverflowException(ThreadId, threadEvent.Sequence - 1));
                         _watchers.Remove(_subscribers[i]);
                         _subscribers.RemoveAt(i);
+                    }
+                    else if (!_watchers.Contains(_subscribers[i]))
+                    {
+                        hub._metrics.SubscriberLag(_subscribers[i].Reader.Count);
                     }
                 }
             }

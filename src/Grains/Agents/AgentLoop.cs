@@ -1,10 +1,12 @@
 using Conversations.Grains.Abstractions;
+using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using Conversations.Grains.Abstractions.Agents;
 using Conversations.Grains.Abstractions.Events;
 using Conversations.Grains.Abstractions.Threads;
 using Conversations.Grains.Models;
+using Conversations.Grains.Telemetry;
 using Conversations.Grains.Tools;
 using Conversations.Grains.Tools.Validation;
 
@@ -63,6 +65,9 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
     /// </summary>
     public int? HistoryBudgetTokens { get; init; }
 
+    /// <summary>Where the loop records its model calls, first token, tokens and tool calls; null records nothing.</summary>
+    public GrainsMetrics? Metrics { get; init; }
+
     /// <summary>Runs the loop over <paramref name="history"/> (which ends with the user message that started the run).</summary>
     public async Task<AgentLoopResult> RunAsync(
         string threadId,
@@ -83,6 +88,10 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
         }
 
         Usage? usage = null;
+
+        // Time to first token: from the loop's start to the first piece its first model call streams (a resumed run has none).
+        var loopStarted = time.GetTimestamp();
+        Action? onFirstPiece = firstDepth <= 1 ? () => Metrics?.FirstToken(agent.Name, model.Name, time.GetElapsedTime(loopStarted)) : null;
 
         // A resumed run goes on counting its model calls from where it was.
         for (var depth = Math.Max(1, firstDepth); ; depth++)
@@ -105,7 +114,8 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
                 ThreadId = threadId,
                 RunId = runId,
             };
-            var turn = await StreamTurnAsync(threadId, runId, request, sink, cancellationToken);
+            var turn = await StreamTurnAsync(threadId, runId, request, sink, cancellationToken, onFirstPiece);
+            onFirstPiece = null;
             usage = Usage.Add(usage, turn.Message.Usage);
             context.Add(turn.Message);
 
@@ -178,8 +188,22 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
     private sealed record TurnResult(ThreadMessage Message);
 
     private async Task<TurnResult> StreamTurnAsync(
-        string threadId, string runId, ModelRequest request, IRunSink sink, CancellationToken cancellationToken)
+        string threadId, string runId, ModelRequest request, IRunSink sink, CancellationToken cancellationToken, Action? onFirstPiece)
     {
+        using var span = GrainsActivities.Source.StartActivity($"chat {model.Name}", ActivityKind.Client);
+        span?.SetTag(GrainsMetrics.Tags.Operation, "chat");
+        span?.SetTag(GrainsMetrics.Tags.Model, model.Name);
+        var callStarted = time.GetTimestamp();
+        void FirstPiece()
+        {
+            if (onFirstPiece is not null)
+            {
+                span?.AddEvent(new ActivityEvent("gen_ai.first_token"));
+                onFirstPiece();
+                onFirstPiece = null;
+            }
+        }
+
         var messageId = Ids.NewMessageId();
         var startedAt = time.GetUtcNow();
         var text = new StringBuilder();
@@ -195,12 +219,14 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
                 switch (update)
                 {
                     case ModelTextDelta { Text.Length: > 0 } delta when WithoutNul(delta.Text) is { Length: > 0 } piece:
+                        FirstPiece();
                         text.Append(piece);
                         await sink.PublishAsync(
                             new TextDelta { ThreadId = threadId, RunId = runId, MessageId = messageId, Text = piece },
                             cancellationToken);
                         break;
                     case ModelToolCallDelta delta:
+                        FirstPiece();
                         await OnToolCallDeltaAsync(threadId, runId, messageId, calls, delta, sink, cancellationToken);
                         break;
                     case ModelFinished finished:
@@ -210,13 +236,32 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
                 }
             }
         }
-        catch (Exception ex) when (text.Length > 0 || calls.Count > 0)
+        catch (Exception ex)
         {
-            // Keep what arrived: the partial message is stored and announced, marked by how the run ends.
-            var status = ex is OperationCanceledException ? sink.CancelledMessageStatus : MessageStatuses.Incomplete;
-            var partial = BuildMessage(messageId, runId, startedAt, text, calls, status, finishReason ?? status, usage, complete: false);
-            await StoreAndAnnounceAsync(threadId, runId, partial, sink, CancellationToken.None);
+            if (ex is ModelException failure)
+            {
+                Metrics?.ModelCall(model.Name, time.GetElapsedTime(callStarted), usage, failure.Code);
+                span?.SetStatus(ActivityStatusCode.Error, failure.Code);
+                span?.SetTag(GrainsMetrics.Tags.ErrorType, failure.Code);
+            }
+
+            if (text.Length > 0 || calls.Count > 0)
+            {
+                // Keep what arrived: the partial message is stored and announced, marked by how the run ends.
+                var status = ex is OperationCanceledException ? sink.CancelledMessageStatus : MessageStatuses.Incomplete;
+                var partial = BuildMessage(messageId, runId, startedAt, text, calls, status, finishReason ?? status, usage, complete: false);
+                await StoreAndAnnounceAsync(threadId, runId, partial, sink, CancellationToken.None);
+            }
+
             throw;
+        }
+
+        Metrics?.ModelCall(model.Name, time.GetElapsedTime(callStarted), usage, null);
+        span?.SetTag("gen_ai.response.finish_reasons", new[] { finishReason ?? "stop" });
+        if (usage is not null)
+        {
+            span?.SetTag("gen_ai.usage.input_tokens", usage.PromptTokens);
+            span?.SetTag("gen_ai.usage.output_tokens", usage.CompletionTokens);
         }
 
         var message = BuildMessage(messageId, runId, startedAt, text, calls, MessageStatuses.Completed, finishReason ?? "stop", usage, complete: true);
@@ -326,10 +371,22 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
 
             try
             {
+                using var span = GrainsActivities.Source.StartActivity($"execute_tool {call.Name}");
+                span?.SetTag(GrainsMetrics.Tags.Operation, "execute_tool");
+                span?.SetTag(GrainsMetrics.Tags.ToolName, call.Name);
+                span?.SetTag("gen_ai.tool.call.id", call.Id);
+                var started = time.GetTimestamp();
                 var outcome = client
                     ? await AwaitClientOutputAsync(call, output!, sink.ClientToolTimeout, cancellationToken)
                     : await InvokeToolAsync(call, FindTool(call.Name), agent.ToolTimeout, cancellationToken);
                 outcome = outcome with { Result = outcome.Result is null ? null : WithoutNul(outcome.Result), Error = outcome.Error is null ? null : WithoutNul(outcome.Error) };
+                // A name the model made up is no label (it could be anything): it counts as _OTHER.
+                Metrics?.ToolCall(outcome.Outcome == ToolOutcomes.UnknownTool ? "_OTHER" : call.Name, outcome.Outcome, time.GetElapsedTime(started));
+                span?.SetTag(GrainsMetrics.Tags.ToolOutcome, outcome.Outcome);
+                if (outcome.Error is not null)
+                {
+                    span?.SetStatus(ActivityStatusCode.Error, outcome.Outcome);
+                }
 
                 // Recorded before anyone hears of it: a run resumed after a crash sees the result and never runs the call again.
                 var message = new ThreadMessage(Ids.NewMessageId(), 0, MessageRoles.Tool, outcome.Error is null ? outcome.Result! : ToolResults.FormatError(outcome.Error), time.GetUtcNow())
@@ -359,7 +416,7 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
         return ([.. outcomes.Select(o => o.Message)], outcomes.Count(o => o.Failed));
     }
 
-    private sealed record ToolOutcome(string? Result, string? Error, long DurationMs);
+    private sealed record ToolOutcome(string? Result, string? Error, long DurationMs, string Outcome = ToolOutcomes.Success);
 
     /// <summary>
     /// Text from the model or a tool without NUL characters (U+0000), which no PostgreSQL text can hold: dropped before
@@ -381,7 +438,8 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
             return new ToolOutcome(
                 null,
                 $"No client submitted the output of '{call.Name}' within {timeout.TotalSeconds:0.###} s.",
-                (long)time.GetElapsedTime(started).TotalMilliseconds);
+                (long)time.GetElapsedTime(started).TotalMilliseconds,
+                ToolOutcomes.Timeout);
         }
     }
 
@@ -393,7 +451,7 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
 
         if (tool is null)
         {
-            return new ToolOutcome(null, $"Unknown tool '{call.Name}'.", Elapsed());
+            return new ToolOutcome(null, $"Unknown tool '{call.Name}'.", Elapsed(), ToolOutcomes.UnknownTool);
         }
 
         JsonElement arguments;
@@ -404,13 +462,13 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
         }
         catch (JsonException ex)
         {
-            return new ToolOutcome(null, $"The arguments of '{call.Name}' are not valid JSON: {ex.Message}", Elapsed());
+            return new ToolOutcome(null, $"The arguments of '{call.Name}' are not valid JSON: {ex.Message}", Elapsed(), ToolOutcomes.InvalidArguments);
         }
 
         // Arguments that do not match the tool's schema never reach the tool: the model reads what is wrong instead.
         if (ToolArguments.Validate(tool.Definition, arguments) is { } invalid)
         {
-            return new ToolOutcome(null, invalid, Elapsed());
+            return new ToolOutcome(null, invalid, Elapsed(), ToolOutcomes.InvalidArguments);
         }
 
         using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -428,21 +486,31 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
         }
         catch (Exception ex) when (ex is OperationCanceledException or TimeoutException)
         {
-            return new ToolOutcome(null, $"Tool '{call.Name}' timed out after {timeout.TotalSeconds:0.###} s.", Elapsed());
+            return new ToolOutcome(null, $"Tool '{call.Name}' timed out after {timeout.TotalSeconds:0.###} s.", Elapsed(), ToolOutcomes.Timeout);
         }
         catch (ToolException ex)
         {
-            return new ToolOutcome(null, ex.Message, Elapsed());
+            return new ToolOutcome(null, ex.Message, Elapsed(), ToolOutcomes.Error);
         }
         catch (Exception ex)
         {
-            return new ToolOutcome(null, $"Tool '{call.Name}' failed: {ex.Message}", Elapsed());
+            return new ToolOutcome(null, $"Tool '{call.Name}' failed: {ex.Message}", Elapsed(), ToolOutcomes.Error);
         }
         finally
         {
             // A tool that outlived its timeout is told to stop before its token source goes away.
             await timeoutSource.CancelAsync();
         }
+    }
+
+    /// <summary>How a tool call ended (the <c>conversations.tool.outcome</c> of its metrics and span).</summary>
+    private static class ToolOutcomes
+    {
+        public const string Success = "success";
+        public const string Error = "error";
+        public const string Timeout = "timeout";
+        public const string UnknownTool = "unknown_tool";
+        public const string InvalidArguments = "invalid_arguments";
     }
 
     private sealed class ToolCallBuilder(int index, string id)

@@ -10,6 +10,9 @@ public sealed class ActiveRuns
 {
     private readonly ConcurrentDictionary<object, Entry> _runs = new();
 
+    /// <summary>How many runs execute on this silo now.</summary>
+    public int Count => _runs.Count;
+
     internal void Add(object run, Action<string> interrupt, Func<Task> completion) => _runs[run] = new Entry(interrupt, completion);
 
     internal void Remove(object run) => _runs.TryRemove(run, out _);

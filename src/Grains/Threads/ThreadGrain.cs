@@ -1,4 +1,5 @@
 using Conversations.Grains.Abstractions;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Conversations.Grains.Abstractions.Agents;
 using Conversations.Grains.Abstractions.Events;
@@ -6,6 +7,7 @@ using Conversations.Grains.Abstractions.Monitoring;
 using Conversations.Grains.Abstractions.Threads;
 using Conversations.Grains.Agents;
 using Conversations.Grains.Models;
+using Conversations.Grains.Telemetry;
 using Conversations.Grains.Tools;
 using Conversations.Grains.Webhooks;
 using Microsoft.Extensions.Logging;
@@ -41,7 +43,8 @@ public sealed class ThreadGrain(
     IOptions<ThreadRunOptions> runOptions,
     ActiveRuns activeRuns,
     RunWebhooks webhooks,
-    ILogger<ThreadGrain> logger) : Grain, IThreadGrain, IRemindable, IIncomingGrainCallFilter
+    ILogger<ThreadGrain> logger,
+    GrainsMetrics metrics) : Grain, IThreadGrain, IRemindable, IIncomingGrainCallFilter
 {
     /// <summary>The grain storage provider that holds thread state.</summary>
     public const string StorageName = "threads";
@@ -468,6 +471,7 @@ public sealed class ThreadGrain(
         var current = new ActiveRun(run with { StartSequence = started.Sequence }, model.Name);
         _activeRun = current;
         Log.RunStarted(logger, ThreadId, runId, agent.Name, model.Name);
+        metrics.RunStarted(agent.Name, model.Name);
         await ReportAsync(Activity(RunActivityKinds.Started, current.Record, model.Name));
         current.Completion = ExecuteRunAsync(current, agent, model);
         activeRuns.Add(current, reason => current.Interrupt(new RunError(RunErrorCodes.Interrupted, reason)), () => current.Completion);
@@ -918,13 +922,22 @@ public sealed class ThreadGrain(
     {
         // The run owns its lifetime: it is stopped by a cancel or a deactivation, never by the caller that started it.
         await Task.Yield();
+        // Every line the run logs (model, tools, webhooks) carries its ids; its span is a child of the grain call
+        // that started it (so of that HTTP request), though it outlives it.
+        using var logScope = Log.RunScope(logger, ThreadId, run.RunId, RuntimeIdentity);
+        using var span = GrainsActivities.Source.StartActivity($"invoke_agent {agent.Name}");
+        span?.SetTag(GrainsMetrics.Tags.Operation, "invoke_agent");
+        span?.SetTag(GrainsMetrics.Tags.Agent, agent.Name);
+        span?.SetTag(GrainsMetrics.Tags.Model, model.Name);
+        span?.SetTag("conversations.thread.id", ThreadId);
+        span?.SetTag("conversations.run.id", run.RunId);
         var sink = new RunSink(this, run);
         ThreadEvent terminal;
         RunRecord ended;
         try
         {
             var context = await history.ReadMessagesAsync(ThreadId, 0, int.MaxValue, run.Token);
-            var loop = new AgentLoop(model, tools, time) { HistoryBudgetTokens = agent.HistoryBudget };
+            var loop = new AgentLoop(model, tools, time) { HistoryBudgetTokens = agent.HistoryBudget, Metrics = metrics };
             // A resumed run goes on counting its model calls from the ones it recorded (a new run has none).
             var firstDepth = context.Count(m => m.RunId == run.RunId && m.Role == MessageRoles.Assistant) + 1;
             var result = await loop.RunAsync(ThreadId, run.RunId, agent, context, sink, run.Token, firstDepth);
@@ -962,6 +975,13 @@ public sealed class ThreadGrain(
         }
 
         ended = ended with { EndedAt = time.GetUtcNow() };
+        metrics.RunEnded(ended, run.Model, run.CancelReason);
+        span?.SetTag("conversations.run.status", ended.Status);
+        if (ended.Error is { } runError)
+        {
+            span?.SetStatus(ActivityStatusCode.Error, runError.Code);
+        }
+
         var endStored = false;
         try
         {
@@ -1118,6 +1138,7 @@ public sealed class ThreadGrain(
                 _ => new RunFailed { ThreadId = ThreadId, RunId = run.Id, Error = run.Error! },
             };
             await Stream.AppendDurableAsync(terminal);
+            metrics.RunEnded(run, run.Model ?? "unknown");
             if (run.Error is { } error)
             {
                 Log.RunFailed(logger, ThreadId, run.Id, error.Code, error.Message);

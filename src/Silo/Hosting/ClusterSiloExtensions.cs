@@ -66,6 +66,8 @@ public static class ClusterSiloExtensions
             silo.AddIncomingGrainCallFilter<StorageFailureCallFilter>();
             silo.AddRunActivityStreams();
             silo.AddOpsDashboard();
+            // A gateway's trace goes on through grain calls into the run.
+            silo.AddActivityPropagation();
             silo.UseAdoNetReminderService(o =>
             {
                 o.Invariant = Invariant;

@@ -57,6 +57,8 @@ public static class EmbeddedSiloExtensions
             silo.UseInMemoryReminderService();
             silo.AddRunActivityStreams();
             silo.AddOpsDashboard();
+            // The HTTP request's trace goes on through grain calls into the run.
+            silo.AddActivityPropagation();
         });
         services.AddRunDrain();
         return builder;

@@ -54,6 +54,7 @@ public static class SiloServices
         services.AddConfiguredTools();
         services.AddHostedService<ModelAnnouncement>();
         services.AddSingleton<ActiveRuns>();
+        services.AddSingleton<Conversations.Grains.Telemetry.GrainsMetrics>();
         services.AddHostedService<WatchesEndOnDeactivation>();
         services.AddOptions<WebhookOptions>().BindConfiguration(WebhookOptions.SectionName);
         services.AddHttpClient(RunWebhooks.ClientName);
