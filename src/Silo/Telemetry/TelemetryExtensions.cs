@@ -1,13 +1,9 @@
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Routing;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 
-namespace Conversations.ServiceDefaults.Telemetry;
+namespace Conversations.Silo.Telemetry;
 
 /// <summary>
 /// Telemetry every host of ours has (gateways in both modes, silos): OpenTelemetry with our meters
