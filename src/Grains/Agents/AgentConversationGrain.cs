@@ -28,20 +28,7 @@ public sealed class AgentConversationGrain(
     public Task SetDisplayNameAsync(string? displayName, CancellationToken cancellationToken = default) =>
         state.State.DisplayName == displayName ? Task.CompletedTask : WriteAsync(state.State with { DisplayName = displayName }, cancellationToken);
 
-    private async Task WriteAsync(AgentConversationState next, CancellationToken cancellationToken)
-    {
-        var previous = state.State;
-        state.State = next;
-        try
-        {
-            await state.WriteStateAsync(cancellationToken);
-        }
-        catch
-        {
-            state.State = previous;
-            throw;
-        }
-    }
+    private Task WriteAsync(AgentConversationState next, CancellationToken cancellationToken) => state.WriteOrRestoreAsync(next, cancellationToken);
 }
 
 /// <summary>Which thread holds an agent's conversation now (null: the first one) and its display name.</summary>

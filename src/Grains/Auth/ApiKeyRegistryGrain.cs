@@ -66,20 +66,7 @@ public sealed class ApiKeyRegistryGrain(
     private ApiKeyRegistryState With(string id, StoredApiKey key) =>
         new() { Keys = new Dictionary<string, StoredApiKey>(state.State.Keys, StringComparer.Ordinal) { [id] = key } };
 
-    private async Task WriteAsync(ApiKeyRegistryState next, CancellationToken cancellationToken)
-    {
-        var previous = state.State;
-        state.State = next;
-        try
-        {
-            await state.WriteStateAsync(cancellationToken);
-        }
-        catch
-        {
-            state.State = previous;
-            throw;
-        }
-    }
+    private Task WriteAsync(ApiKeyRegistryState next, CancellationToken cancellationToken) => state.WriteOrRestoreAsync(next, cancellationToken);
 }
 
 /// <summary>The registry's stored state: every key by id.</summary>

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
@@ -39,6 +40,20 @@ public static class SseEvents
         }
 
         throw new InvalidOperationException($"The stream ended after {list.Count} events without the expected one: {string.Join(", ", list.Select(e => e.Type))}");
+    }
+
+    /// <summary>Every raw SSE item of a 200 response until it ends, as any dialect frames it.</summary>
+    public static async Task<List<SseItem<string>>> ReadAllItemsAsync(this HttpResponseMessage response, CancellationToken cancellationToken = default)
+    {
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+        var items = new List<SseItem<string>>();
+        await foreach (var item in SseParser.Create(stream).EnumerateAsync(cancellationToken))
+        {
+            items.Add(item);
+        }
+
+        return items;
     }
 
     public static bool IsRunEnd(SseEvent e) => e.Type is "run.completed" or "run.failed" or "run.cancelled";

@@ -101,16 +101,5 @@ public sealed class WatchFormatTests
             ? content.GetString()!
             : "";
 
-    private static async Task<List<SseItem<string>>> ReadAllAsync(HttpResponseMessage response)
-    {
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var stream = await response.Content.ReadAsStreamAsync(Guard);
-        var items = new List<SseItem<string>>();
-        await foreach (var item in SseParser.Create(stream).EnumerateAsync(Guard))
-        {
-            items.Add(item);
-        }
-
-        return items;
-    }
+    private static Task<List<SseItem<string>>> ReadAllAsync(HttpResponseMessage response) => response.ReadAllItemsAsync(Guard);
 }

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.ServerSentEvents;
 using System.Text;
 using System.Text.Json;
@@ -99,16 +98,5 @@ public sealed class FramingPropertyTests
 
     private static string Show(string text) => JsonSerializer.Serialize(text);
 
-    private static async Task<List<SseItem<string>>> ReadAllAsync(HttpResponseMessage response)
-    {
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var stream = await response.Content.ReadAsStreamAsync(Guard);
-        var items = new List<SseItem<string>>();
-        await foreach (var item in SseParser.Create(stream).EnumerateAsync(Guard))
-        {
-            items.Add(item);
-        }
-
-        return items;
-    }
+    private static Task<List<SseItem<string>>> ReadAllAsync(HttpResponseMessage response) => response.ReadAllItemsAsync(Guard);
 }
