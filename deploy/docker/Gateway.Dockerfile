@@ -12,6 +12,7 @@ WORKDIR /src
 COPY Directory.Build.props Directory.Packages.props .editorconfig ./
 COPY src/Grains.Abstractions/Grains.Abstractions.csproj src/Grains.Abstractions/
 COPY src/Grains/Grains.csproj src/Grains/
+COPY src/ServiceDefaults/ServiceDefaults.csproj src/ServiceDefaults/
 COPY src/Silo/Silo.csproj src/Silo/
 COPY src/Gateway/Gateway.csproj src/Gateway/
 RUN dotnet restore src/Gateway/Gateway.csproj

@@ -3,7 +3,7 @@ using Conversations.Gateway.Errors;
 using Conversations.Gateway.Limits;
 using Conversations.Gateway.Streaming;
 using Conversations.Gateway.Telemetry;
-using Conversations.Silo.Telemetry;
+using Conversations.ServiceDefaults.Telemetry;
 using Conversations.Grains.Abstractions.Serialization;
 using Microsoft.AspNetCore.Http.Json;
 

@@ -1,5 +1,5 @@
 using Conversations.Grains.Health;
-using Conversations.Silo.Telemetry;
+using Conversations.ServiceDefaults.Telemetry;
 using Conversations.Silo.Hosting;
 
 namespace Conversations.Silo;

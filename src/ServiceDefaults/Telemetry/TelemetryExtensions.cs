@@ -1,9 +1,13 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 
-namespace Conversations.Silo.Telemetry;
+namespace Conversations.ServiceDefaults.Telemetry;
 
 /// <summary>
 /// Telemetry every host of ours has (gateways in both modes, silos): OpenTelemetry with our meters
