@@ -62,9 +62,10 @@ public sealed class ClusterLoadTests : PostgresTestBase
             Assert.Equal(["user", "assistant", "user", "assistant"], messages.Select(m => m.Role));
         }
 
-        // Both silos ran threads (Orleans places new activations across the cluster), and no thread ran on both.
+        // Every thread ran on a silo and none ran on both. (Which silo is Orleans' placement: resource-optimized by
+        // default, it may put most or all of them on the less loaded silo, so the test does not insist on both.)
         var ranOn = cluster.Silos.Select(s => threadIds.Where(t => s.Output.Contains($"started on thread {t} ", StringComparison.Ordinal)).ToHashSet()).ToList();
-        Assert.All(ranOn, threads => Assert.NotEmpty(threads));
+        Assert.Equal(threadIds.Order(), ranOn[0].Union(ranOn[1]).Order());
         Assert.Empty(ranOn[0].Intersect(ranOn[1]));
     }
 }

@@ -210,7 +210,8 @@ public sealed class GatewayApp : WebApplicationFactory<Program>
             }
         }
 
-        builder.ConfigureServices(services => services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(3)));
+        // Room for a silo to stop on a loaded CI machine (a stop over it fails the test at dispose).
+        builder.ConfigureServices(services => services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10)));
         if (_configureServices is not null)
         {
             builder.ConfigureServices(_configureServices);
