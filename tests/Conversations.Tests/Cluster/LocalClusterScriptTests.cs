@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using Conversations.Tests.Gateway;
 using Conversations.Tests.Processes;
@@ -17,7 +15,7 @@ public sealed class LocalClusterScriptTests
     {
         var root = RepositoryRoot();
         var state = Path.Combine(Path.GetTempPath(), "conversations-tests", "local-cluster-" + Guid.NewGuid().ToString("N")[..8]);
-        var ports = Enumerable.Range(0, 9).Select(_ => FreePort()).ToArray();
+        var ports = Enumerable.Range(0, 9).Select(_ => LoopbackPorts.Next()).ToArray();
         var environment = new Dictionary<string, string>
         {
             ["CONVERSATIONS_CLUSTER_DIR"] = state,
@@ -77,12 +75,6 @@ public sealed class LocalClusterScriptTests
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private static Task<(int ExitCode, string Output)> RunScriptAsync(string root, string command, IDictionary<string, string> environment) =>
         RepositoryScripts.RunAsync(root, "bash", [Path.Combine(root, "deploy", "local-cluster.sh"), command], environment, Guard);

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using Conversations.Gateway.Cluster;
 using Conversations.Silo.Hosting;
 using Conversations.Silo.Storage.Postgres;
@@ -76,6 +75,9 @@ public sealed class GatewayApp : WebApplicationFactory<Program>
             ["DemoModel:TokenDelay"] = "00:00:00",
             // Longer than any hang guard: a stream whose headers wait for the first heartbeat fails the test.
             ["Streaming:HeartbeatInterval"] = "00:10:00",
+            // The embedded silo's ports, from the tests' allocator rather than the OS's ephemeral range (LoopbackPorts).
+            ["Orleans:SiloPort"] = LoopbackPorts.Next().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Orleans:GatewayPort"] = LoopbackPorts.Next().ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
@@ -266,8 +268,8 @@ public sealed class GatewayApp : WebApplicationFactory<Program>
         }
 
         settings["Cluster:AdvertisedAddress"] = IPAddress.Loopback.ToString();
-        settings["Cluster:SiloPort"] = FreeLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        settings["Cluster:GatewayPort"] = FreeLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        settings["Cluster:SiloPort"] = LoopbackPorts.Next().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        settings["Cluster:GatewayPort"] = LoopbackPorts.Next().ToString(System.Globalization.CultureInfo.InvariantCulture);
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.AddFilter("Orleans", LogLevel.Warning);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(3));
@@ -297,13 +299,6 @@ public sealed class GatewayApp : WebApplicationFactory<Program>
         }
     }
 
-    /// <summary>A port no one listens on now (the OS picks it); the silo binds it a moment later.</summary>
-    private static int FreeLoopbackPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     /// <summary>Stops the gateway, then (cluster) the silo, then drops the schema.</summary>
     public override async ValueTask DisposeAsync()

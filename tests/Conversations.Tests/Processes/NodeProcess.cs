@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 
 namespace Conversations.Tests.Processes;
@@ -49,8 +48,8 @@ public sealed class NodeProcess : IAsyncDisposable
         var silo = new Dictionary<string, string?>
         {
             ["Cluster__AdvertisedAddress"] = "127.0.0.1",
-            ["Cluster__SiloPort"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Cluster__GatewayPort"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Cluster__SiloPort"] = LoopbackPorts.Next().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Cluster__GatewayPort"] = LoopbackPorts.Next().ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
         foreach (var (key, value) in environment)
         {
@@ -63,7 +62,7 @@ public sealed class NodeProcess : IAsyncDisposable
     private static async Task<NodeProcess> StartAsync(string assembly, string healthPath, IDictionary<string, string?> environment, CancellationToken cancellationToken)
     {
         var directory = AppContext.BaseDirectory;
-        var port = FreePort();
+        var port = LoopbackPorts.Next();
         var info = new ProcessStartInfo("dotnet")
         {
             WorkingDirectory = directory,
@@ -152,10 +151,4 @@ public sealed class NodeProcess : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

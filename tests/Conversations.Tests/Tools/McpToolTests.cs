@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using Conversations.Grains.Tools;
 using Conversations.Grains.Tools.Mcp;
@@ -116,7 +114,7 @@ public sealed class McpToolTests
     [Fact]
     public async Task A_server_that_was_down_at_start_is_tried_again_when_tools_are_next_listed()
     {
-        var port = FreeLoopbackPort();
+        var port = LoopbackPorts.Next();
         await using var host = await ToolHost.StartAsync(new Dictionary<string, string?>
         {
             ["Tools:Mcp:late:Url"] = $"http://127.0.0.1:{port}/mcp",
@@ -162,10 +160,4 @@ public sealed class McpToolTests
     public void Names_the_model_cannot_take_are_made_safe() =>
         Assert.Equal("srv_read_file_v2", McpServer.ModelName("srv_read.file v2"));
 
-    private static int FreeLoopbackPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
