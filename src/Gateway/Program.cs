@@ -13,8 +13,9 @@ using Conversations.Gateway.Pages;
 using Conversations.Gateway.Threads;
 using Conversations.Gateway.Cluster;
 using Conversations.Silo.Hosting;
+using Conversations.ServiceDefaults.Hosting;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = WebApplication.CreateBuilder(HostArguments.WithoutConfigurationReload(args));
 builder.AddGatewayDefaults();
 builder.AddGatewaySecurity();
 builder.AddOps();

@@ -1,4 +1,5 @@
 using Conversations.Grains.Health;
+using Conversations.ServiceDefaults.Hosting;
 using Conversations.ServiceDefaults.Telemetry;
 using Conversations.Silo.Hosting;
 
@@ -13,7 +14,7 @@ public static class SiloProgram
 {
     public static async Task Main(string[] args)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        var builder = WebApplication.CreateBuilder(HostArguments.WithoutConfigurationReload(args));
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Orleans", LogLevel.Warning);
         builder.Logging.AddFilter("Polly", LogLevel.Warning);

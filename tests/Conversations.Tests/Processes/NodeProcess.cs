@@ -22,6 +22,9 @@ public sealed class NodeProcess : IAsyncDisposable
 
     public Uri BaseAddress { get; }
 
+    /// <summary>The OS process id, for reading <c>/proc</c>.</summary>
+    public int ProcessId => _process.Id;
+
     public HttpClient Client { get; }
 
     public string Output
