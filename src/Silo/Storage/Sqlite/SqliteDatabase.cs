@@ -22,6 +22,7 @@ public sealed class SqliteDatabase : IDisposable
         "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
 
     private readonly string _directory;
+    private readonly SqliteWriter _writer;
     private volatile bool _directoryEnsured;
 
     /// <summary>Creates the database for the file at <paramref name="path"/>; nothing touches the disk until it is used.</summary>
@@ -37,6 +38,7 @@ public sealed class SqliteDatabase : IDisposable
             Mode = SqliteOpenMode.ReadWriteCreate,
             Pooling = true,
         }.ToString();
+        _writer = new SqliteWriter(this);
     }
 
     /// <summary>The full path of the database file.</summary>
@@ -50,9 +52,26 @@ public sealed class SqliteDatabase : IDisposable
 
     /// <summary>
     /// Opens a connection with the busy timeout, <c>synchronous=NORMAL</c> and foreign keys set. Creates the file's
-    /// directory when missing. The caller disposes the connection (which returns it to the pool).
+    /// directory when missing. The caller disposes the connection (which returns it to the pool). For reads: every
+    /// write goes through <see cref="WriteAsync"/>.
     /// </summary>
-    public async Task<SqliteConnection> OpenConnectionAsync(CancellationToken cancellationToken = default)
+    public Task<SqliteConnection> OpenConnectionAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        // Microsoft.Data.Sqlite opens synchronously whatever the method; there is nothing to await.
+        return Task.FromResult(OpenConnection());
+    }
+
+    /// <summary>
+    /// Runs <paramref name="write"/> in this file's write queue: in a savepoint of a transaction it shares with the
+    /// writes queued beside it, committed once for all (<see cref="SqliteWriter"/>). The delegate runs on the queue's
+    /// thread and must only use the connection and transaction it is given; what it throws is what the returned task
+    /// throws, and none of its statements stay. The token cancels a write that has not started.
+    /// </summary>
+    public Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, T> write, CancellationToken cancellationToken = default) =>
+        _writer.WriteAsync(write, cancellationToken);
+
+    internal SqliteConnection OpenConnection()
     {
         if (!_directoryEnsured)
         {
@@ -63,10 +82,10 @@ public sealed class SqliteDatabase : IDisposable
         var connection = new SqliteConnection(ConnectionString);
         try
         {
-            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            connection.Open();
             using var command = connection.CreateCommand();
             command.CommandText = ConnectionPragmas;
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            command.ExecuteNonQuery();
             return connection;
         }
         catch

@@ -16,12 +16,15 @@ public sealed class SqliteEventCompaction(SqliteDatabase database) : IEventLogCo
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
         try
         {
-            using var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            using var command = connection.CreateCommand();
-            command.CommandText = Compact;
-            command.Parameters.AddWithValue("$cutoff", SqliteValues.Time(cutoff));
-            command.Parameters.AddWithValue("$batch", batchSize);
-            return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return await database.WriteAsync((connection, transaction) =>
+            {
+                using var command = connection.CreateCommand();
+                command.Transaction = transaction;
+                command.CommandText = Compact;
+                command.Parameters.AddWithValue("$cutoff", SqliteValues.Time(cutoff));
+                command.Parameters.AddWithValue("$batch", batchSize);
+                return command.ExecuteNonQuery();
+            }, cancellationToken).ConfigureAwait(false);
         }
         catch (SqliteException ex)
         {

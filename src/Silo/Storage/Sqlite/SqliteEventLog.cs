@@ -29,28 +29,29 @@ public sealed class SqliteEventLog(SqliteDatabase database) : IEventLog
             return;
         }
 
-        using var connection = await _database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        using var transaction = connection.BeginTransaction(deferred: false);
-        using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = Sql.Append;
-        var threadId = command.Parameters.Add("$thread_id", SqliteType.Text);
-        var sequence = command.Parameters.Add("$sequence", SqliteType.Integer);
-        var type = command.Parameters.Add("$type", SqliteType.Text);
-        var body = command.Parameters.Add("$body", SqliteType.Text);
-        var createdAt = command.Parameters.Add("$created_at", SqliteType.Text);
-        foreach (var threadEvent in events)
+        await _database.WriteAsync((connection, transaction) =>
         {
-            threadId.Value = threadEvent.ThreadId;
-            sequence.Value = threadEvent.Sequence;
-            type.Value = threadEvent.Type;
-            // Through the base type, so the JSON carries the "type" discriminator ReadAsync needs.
-            body.Value = SqliteValues.ToJson<ThreadEvent>(threadEvent);
-            createdAt.Value = SqliteValues.Time(threadEvent.CreatedAt);
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
+            using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = Sql.Append;
+            var threadId = command.Parameters.Add("$thread_id", SqliteType.Text);
+            var sequence = command.Parameters.Add("$sequence", SqliteType.Integer);
+            var type = command.Parameters.Add("$type", SqliteType.Text);
+            var body = command.Parameters.Add("$body", SqliteType.Text);
+            var createdAt = command.Parameters.Add("$created_at", SqliteType.Text);
+            foreach (var threadEvent in events)
+            {
+                threadId.Value = threadEvent.ThreadId;
+                sequence.Value = threadEvent.Sequence;
+                type.Value = threadEvent.Type;
+                // Through the base type, so the JSON carries the "type" discriminator ReadAsync needs.
+                body.Value = SqliteValues.ToJson<ThreadEvent>(threadEvent);
+                createdAt.Value = SqliteValues.Time(threadEvent.CreatedAt);
+                command.ExecuteNonQuery();
+            }
 
-        transaction.Commit();
+            return events.Count;
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />

@@ -41,18 +41,22 @@ public sealed class SqliteGrainStorage(SqliteDatabase database, TimeProvider tim
     {
         var expected = grainState.ETag;
         var next = expected is null ? 1 : long.Parse(expected, CultureInfo.InvariantCulture) + 1;
-        using var connection = await database.OpenConnectionAsync().ConfigureAwait(false);
-        using var command = connection.CreateCommand();
-        command.CommandText = expected is null ? Sql.Insert : Sql.Update;
-        Bind(command, stateName, grainId);
-        command.Parameters.AddWithValue("$etag", next.ToString(CultureInfo.InvariantCulture));
-        command.Parameters.AddWithValue("$expected_etag", expected ?? string.Empty);
-        command.Parameters.AddWithValue("$payload", SqliteValues.ToJson(grainState.State));
-        command.Parameters.AddWithValue("$updated_at", SqliteValues.Time(time.GetUtcNow()));
+        var payload = SqliteValues.ToJson(grainState.State);
         int rows;
         try
         {
-            rows = await command.ExecuteNonQueryAsync().ConfigureAwait(false);
+            rows = await database.WriteAsync((connection, transaction) =>
+            {
+                using var command = connection.CreateCommand();
+                command.Transaction = transaction;
+                command.CommandText = expected is null ? Sql.Insert : Sql.Update;
+                Bind(command, stateName, grainId);
+                command.Parameters.AddWithValue("$etag", next.ToString(CultureInfo.InvariantCulture));
+                command.Parameters.AddWithValue("$expected_etag", expected ?? string.Empty);
+                command.Parameters.AddWithValue("$payload", payload);
+                command.Parameters.AddWithValue("$updated_at", SqliteValues.Time(time.GetUtcNow()));
+                return command.ExecuteNonQuery();
+            }).ConfigureAwait(false);
         }
         catch (SqliteException ex) when (ex.SqliteErrorCode == ConstraintViolation && expected is null)
         {
@@ -73,12 +77,16 @@ public sealed class SqliteGrainStorage(SqliteDatabase database, TimeProvider tim
     {
         if (grainState.ETag is { } expected)
         {
-            using var connection = await database.OpenConnectionAsync().ConfigureAwait(false);
-            using var command = connection.CreateCommand();
-            command.CommandText = Sql.Delete;
-            Bind(command, stateName, grainId);
-            command.Parameters.AddWithValue("$expected_etag", expected);
-            if (await command.ExecuteNonQueryAsync().ConfigureAwait(false) != 1)
+            var rows = await database.WriteAsync((connection, transaction) =>
+            {
+                using var command = connection.CreateCommand();
+                command.Transaction = transaction;
+                command.CommandText = Sql.Delete;
+                Bind(command, stateName, grainId);
+                command.Parameters.AddWithValue("$expected_etag", expected);
+                return command.ExecuteNonQuery();
+            }).ConfigureAwait(false);
+            if (rows != 1)
             {
                 throw new InconsistentStateException($"The {stateName} state of {grainId} was written by another writer.", "(unknown)", expected);
             }

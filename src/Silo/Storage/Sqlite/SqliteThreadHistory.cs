@@ -6,8 +6,8 @@ namespace Conversations.Silo.Storage.Sqlite;
 
 /// <summary>
 /// <see cref="IThreadHistory"/> over SQLite: messages and runs are rows of <c>messages</c> and <c>runs</c> holding
-/// <c>ContractJson</c> bodies. An append is one <c>BEGIN IMMEDIATE</c> transaction; a message whose ordinal or id the
-/// thread already has fails it whole with <see cref="HistoryConflictException"/>.
+/// <c>ContractJson</c> bodies. An append is one write of the file's queue (<see cref="SqliteDatabase.WriteAsync"/>); a
+/// message whose ordinal or id the thread already has fails it whole with <see cref="HistoryConflictException"/>.
 /// Thread-safe; needs <see cref="SqliteDatabase.MigrateAsync"/> to have run.
 /// </summary>
 public sealed class SqliteThreadHistory(SqliteDatabase database) : IThreadHistory
@@ -101,52 +101,53 @@ public sealed class SqliteThreadHistory(SqliteDatabase database) : IThreadHistor
 
         try
         {
-            using var connection = await _database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            using var transaction = connection.BeginTransaction(deferred: false);
-            if (messages.Count > 0)
+            await _database.WriteAsync((connection, transaction) =>
             {
-                using var command = connection.CreateCommand();
-                command.Transaction = transaction;
-                command.CommandText = Sql.InsertMessage;
-                command.Parameters.AddWithValue("$thread_id", threadId);
-                var ordinal = command.Parameters.Add("$ordinal", SqliteType.Integer);
-                var id = command.Parameters.Add("$id", SqliteType.Text);
-                var body = command.Parameters.Add("$body", SqliteType.Text);
-                foreach (var message in messages)
+                if (messages.Count > 0)
                 {
-                    ordinal.Value = message.Ordinal;
-                    id.Value = message.Id;
-                    body.Value = SqliteValues.ToJson(message);
-                    try
+                    using var command = connection.CreateCommand();
+                    command.Transaction = transaction;
+                    command.CommandText = Sql.InsertMessage;
+                    command.Parameters.AddWithValue("$thread_id", threadId);
+                    var ordinal = command.Parameters.Add("$ordinal", SqliteType.Integer);
+                    var id = command.Parameters.Add("$id", SqliteType.Text);
+                    var body = command.Parameters.Add("$body", SqliteType.Text);
+                    foreach (var message in messages)
                     {
-                        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                    }
-                    catch (SqliteException ex) when (ex.SqliteErrorCode == UniqueViolation)
-                    {
-                        throw new HistoryConflictException(threadId, $"message '{message.Id}' at ordinal {message.Ordinal} is taken.", ex);
+                        ordinal.Value = message.Ordinal;
+                        id.Value = message.Id;
+                        body.Value = SqliteValues.ToJson(message);
+                        try
+                        {
+                            command.ExecuteNonQuery();
+                        }
+                        catch (SqliteException ex) when (ex.SqliteErrorCode == UniqueViolation)
+                        {
+                            throw new HistoryConflictException(threadId, $"message '{message.Id}' at ordinal {message.Ordinal} is taken.", ex);
+                        }
                     }
                 }
-            }
 
-            if (runs.Count > 0)
-            {
-                using var command = connection.CreateCommand();
-                command.Transaction = transaction;
-                command.CommandText = Sql.UpsertRun;
-                command.Parameters.AddWithValue("$thread_id", threadId);
-                var id = command.Parameters.Add("$id", SqliteType.Text);
-                var status = command.Parameters.Add("$status", SqliteType.Text);
-                var body = command.Parameters.Add("$body", SqliteType.Text);
-                foreach (var run in runs)
+                if (runs.Count > 0)
                 {
-                    id.Value = run.Id;
-                    status.Value = run.Status;
-                    body.Value = SqliteValues.ToJson(run);
-                    await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    using var command = connection.CreateCommand();
+                    command.Transaction = transaction;
+                    command.CommandText = Sql.UpsertRun;
+                    command.Parameters.AddWithValue("$thread_id", threadId);
+                    var id = command.Parameters.Add("$id", SqliteType.Text);
+                    var status = command.Parameters.Add("$status", SqliteType.Text);
+                    var body = command.Parameters.Add("$body", SqliteType.Text);
+                    foreach (var run in runs)
+                    {
+                        id.Value = run.Id;
+                        status.Value = run.Status;
+                        body.Value = SqliteValues.ToJson(run);
+                        command.ExecuteNonQuery();
+                    }
                 }
-            }
 
-            transaction.Commit();
+                return messages.Count + runs.Count;
+            }, cancellationToken).ConfigureAwait(false);
         }
         catch (SqliteException ex)
         {
@@ -162,31 +163,32 @@ public sealed class SqliteThreadHistory(SqliteDatabase database) : IThreadHistor
         ArgumentNullException.ThrowIfNull(runIds);
         try
         {
-            using var connection = await _database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            using var transaction = connection.BeginTransaction(deferred: false);
-            using (var command = connection.CreateCommand())
+            await _database.WriteAsync((connection, transaction) =>
             {
-                command.Transaction = transaction;
-                command.CommandText = Sql.RemoveMessages;
-                command.Parameters.AddWithValue("$thread_id", threadId);
-                command.Parameters.AddWithValue("$from_ordinal", fromOrdinal);
-                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            using (var command = connection.CreateCommand())
-            {
-                command.Transaction = transaction;
-                command.CommandText = Sql.RemoveRun;
-                command.Parameters.AddWithValue("$thread_id", threadId);
-                var id = command.Parameters.Add("$id", SqliteType.Text);
-                foreach (var runId in runIds)
+                using (var command = connection.CreateCommand())
                 {
-                    id.Value = runId;
-                    await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    command.Transaction = transaction;
+                    command.CommandText = Sql.RemoveMessages;
+                    command.Parameters.AddWithValue("$thread_id", threadId);
+                    command.Parameters.AddWithValue("$from_ordinal", fromOrdinal);
+                    command.ExecuteNonQuery();
                 }
-            }
 
-            transaction.Commit();
+                using (var command = connection.CreateCommand())
+                {
+                    command.Transaction = transaction;
+                    command.CommandText = Sql.RemoveRun;
+                    command.Parameters.AddWithValue("$thread_id", threadId);
+                    var id = command.Parameters.Add("$id", SqliteType.Text);
+                    foreach (var runId in runIds)
+                    {
+                        id.Value = runId;
+                        command.ExecuteNonQuery();
+                    }
+                }
+
+                return runIds.Count;
+            }, cancellationToken).ConfigureAwait(false);
         }
         catch (SqliteException ex)
         {

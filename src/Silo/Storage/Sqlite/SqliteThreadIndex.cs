@@ -19,9 +19,10 @@ public sealed class SqliteThreadIndex(SqliteDatabase database) : IThreadIndex
     {
         ArgumentNullException.ThrowIfNull(thread);
         ArgumentException.ThrowIfNullOrEmpty(thread.Id);
-        await RunAsync(async connection =>
+        await WriteAsync((connection, transaction) =>
         {
             using var command = connection.CreateCommand();
+            command.Transaction = transaction;
             command.CommandText = Sql.Upsert;
             command.Parameters.AddWithValue("$id", thread.Id);
             command.Parameters.AddWithValue("$owner", (object?)thread.Owner ?? DBNull.Value);
@@ -31,7 +32,7 @@ public sealed class SqliteThreadIndex(SqliteDatabase database) : IThreadIndex
             command.Parameters.AddWithValue("$title", (object?)thread.Title ?? DBNull.Value);
             command.Parameters.AddWithValue("$preview", (object?)thread.LastMessagePreview ?? DBNull.Value);
             command.Parameters.AddWithValue("$message_count", thread.MessageCount);
-            return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return command.ExecuteNonQuery();
         }, cancellationToken).ConfigureAwait(false);
     }
 
@@ -92,16 +93,13 @@ public sealed class SqliteThreadIndex(SqliteDatabase database) : IThreadIndex
     public async Task EraseAsync(string threadId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(threadId);
-        await RunAsync(async connection =>
+        await WriteAsync((connection, transaction) =>
         {
-            using var transaction = connection.BeginTransaction(deferred: false);
             using var command = connection.CreateCommand();
             command.Transaction = transaction;
             command.CommandText = Sql.Erase;
             command.Parameters.AddWithValue("$id", threadId);
-            var rows = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            transaction.Commit();
-            return rows;
+            return command.ExecuteNonQuery();
         }, cancellationToken).ConfigureAwait(false);
     }
 
@@ -138,6 +136,18 @@ public sealed class SqliteThreadIndex(SqliteDatabase database) : IThreadIndex
         {
             using var connection = await _database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
             return await work(connection).ConfigureAwait(false);
+        }
+        catch (SqliteException ex)
+        {
+            throw new StorageUnavailableException($"The database '{_database.Path}' failed: {ex.Message}", ex);
+        }
+    }
+
+    private async Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, T> write, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _database.WriteAsync(write, cancellationToken).ConfigureAwait(false);
         }
         catch (SqliteException ex)
         {
