@@ -936,7 +936,16 @@ public sealed class ThreadGrain(
         RunRecord ended;
         try
         {
-            var context = await history.ReadMessagesAsync(ThreadId, 0, int.MaxValue, run.Token);
+            IReadOnlyList<ThreadMessage> context = await history.ReadMessagesAsync(ThreadId, 0, int.MaxValue, run.Token);
+            if (run.Record.Resumes > 0
+                && context.LastOrDefault(m => m.RunId == run.RunId) is { Role: MessageRoles.Tool } or { Role: MessageRoles.Assistant, ToolCalls.Count: > 0 })
+            {
+                // Lost in (or right after) a tool batch: the resumed run's first model call is the one after those
+                // tool calls, so the messages that steered the run meanwhile join it there. (Lost in a model call, the
+                // call is made again as it was, and a waiting steer is answered by one more, as without the loss.)
+                context = [.. context, .. await sink.JoinSteeredAsync(run.Token)];
+            }
+
             var loop = new AgentLoop(model, tools, time) { HistoryBudgetTokens = agent.HistoryBudget, Metrics = metrics };
             // A resumed run goes on counting its model calls from the ones it recorded (a new run has none).
             var firstDepth = context.Count(m => m.RunId == run.RunId && m.Role == MessageRoles.Assistant) + 1;

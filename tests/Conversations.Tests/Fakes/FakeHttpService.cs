@@ -18,7 +18,7 @@ namespace Conversations.Tests.Fakes;
 /// <c>Authorization</c> header it got (a careless service that echoes credentials);</item>
 /// <item><c>POST /orders</c>: 201 JSON, the request body as it came;</item>
 /// <item><c>POST /fail</c>: 500 with a text body; <c>GET /flaky</c>: 503 the first time, then 200 <c>recovered</c>;</item>
-/// <item><c>GET /slow</c>: never answers (until the client gives up); <c>GET /badjson</c>: 200
+/// <item><c>GET</c> or <c>POST /slow</c>: never answers (until the client gives up); <c>GET /badjson</c>: 200
 /// <c>application/json</c> that does not parse; <c>GET /text</c>: 200 <c>text/plain</c>; <c>GET /big</c>: 200 with
 /// 100,000 characters.</item>
 /// </list>
@@ -77,7 +77,7 @@ public sealed class FakeHttpService : IAsyncDisposable
         app.MapGet("/flaky", () => Interlocked.Increment(ref service._flakyCalls) == 1
             ? Results.Text("try again", "text/plain", Encoding.UTF8, StatusCodes.Status503ServiceUnavailable)
             : Results.Text("recovered", "text/plain"));
-        app.MapGet("/slow", async (HttpContext context) =>
+        app.MapMethods("/slow", ["GET", "POST"], async (HttpContext context) =>
         {
             using var both = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, service._stopping.Token);
             try
