@@ -155,8 +155,10 @@ start_node() {
   printf '%s\n' "$dll" >"$RUN_DIR/$name.dll"
   printf '%s\n' "$url" >"$RUN_DIR/$name.url"
   printf '%s\n' "$health" >"$RUN_DIR/$name.health"
+  # The node's working folder is its own (logs, dumps); its content root is the build output, so its appsettings.json
+  # (log levels, the default agent, heartbeats) applies as it does in the container images.
   # setsid: its own session, so a Ctrl-C in this terminal later doesn't reach it; fd 9 (the lock) is not inherited.
-  (trap - ERR && cd "$NODE_DIR/$name" && exec env "${unset[@]}" "${envs[@]}" setsid dotnet "$dll" --urls "http://127.0.0.1:$port" \
+  (trap - ERR && cd "$NODE_DIR/$name" && exec env "${unset[@]}" "${envs[@]}" setsid dotnet "$dll" --contentRoot "$(dirname "$dll")" --urls "http://127.0.0.1:$port" \
     </dev/null >"$LOG_DIR/$name.log" 2>&1 9>&-) &
   echo $! >"$RUN_DIR/$name.pid"
   log "started $name (pid $!) on $url"

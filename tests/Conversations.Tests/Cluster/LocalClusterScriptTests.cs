@@ -51,6 +51,12 @@ public sealed class LocalClusterScriptTests
             var pids = Directory.GetFiles(Path.Combine(state, "run"), "*.pid").Select(f => int.Parse(File.ReadAllText(f).Trim(), System.Globalization.CultureInfo.InvariantCulture)).ToList();
             Assert.Equal(4, pids.Count);
 
+            // Each node reads its appsettings.json (the build output is its content root): the gateway's log levels
+            // hold ASP.NET Core's per-request lines back, which a node started in an empty folder logs by default.
+            var gatewayLog = await File.ReadAllTextAsync(Path.Combine(state, "logs", "gateway-1.log"), Guard);
+            Assert.Contains("Now listening on", gatewayLog, StringComparison.Ordinal);
+            Assert.DoesNotContain("Request starting", gatewayLog, StringComparison.Ordinal);
+
             var (stopped, stopOutput) = await RunScriptAsync(root, "stop", environment);
             Assert.True(stopped == 0, stopOutput);
             Assert.All(pids, pid => Assert.False(IsRunning(pid), $"process {pid} still runs"));
