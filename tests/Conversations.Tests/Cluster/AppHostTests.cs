@@ -78,6 +78,10 @@ public sealed class AppHostTests
             Assert.True(started.Count(p => p.Kind == "silo") == 2, Describe("not 2 silos", started, output));
             Assert.True(started.Count(p => p.Kind == "gateway") == 2, Describe("not 2 gateways", started, output));
 
+            // Every .NET node exports OTLP to this run's dashboard.
+            Assert.All(started.Where(p => p.Kind is "silo" or "gateway"), p => Assert.Contains(
+                $"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:{P(2)}", p.EnvironmentVariables(), StringComparer.Ordinal));
+
             var threadId = await a.CreateThreadAsync(cancellationToken: TestTimeouts.Guard());
             using var watcher = await b.OpenEventStreamAsync($"threads/{threadId}/events", lastEventId: "0", cancellationToken: TestTimeouts.Guard());
             var watched = watcher.ReadEventsAsync(TestTimeouts.Guard()).ReadUntilAsync(SseEvents.IsRunEnd, TestTimeouts.Guard());
@@ -168,7 +172,8 @@ public sealed class AppHostTests
     /// <summary>Whatever the test's outcome: SIGINT to the AppHost, then SIGKILL to it and to anything it left.</summary>
     private static async Task StopEverythingAsync(Process appHost, string state, int postgresPort, List<ChildProcess> known)
     {
-        var all = known.Concat(ChildProcess.Find(appHost.HasExited ? -1 : appHost.Id, state, postgresPort)).DistinctBy(p => p.Pid).ToList();
+        // dcp names the AppHost's pid on its command line (--monitor), so it is found after the AppHost exited too.
+        var all = known.Concat(ChildProcess.Find(appHost.Id, state, postgresPort)).DistinctBy(p => p.Pid).ToList();
         if (!appHost.HasExited)
         {
             _ = Kill(appHost.Id, SigInt);
@@ -183,7 +188,7 @@ public sealed class AppHostTests
             }
         }
 
-        foreach (var process in all.Concat(ChildProcess.Find(-1, state, postgresPort)).Where(p => p.IsRunning()))
+        foreach (var process in all.Concat(ChildProcess.Find(appHost.Id, state, postgresPort)).Where(p => p.IsRunning()))
         {
             _ = Kill(process.Pid, 9);
         }
@@ -303,6 +308,8 @@ public sealed class AppHostTests
 
             return false;
         }
+
+        public IReadOnlyList<string> EnvironmentVariables() => Read($"/proc/{Pid}/environ")?.Split('\0') ?? [];
 
         private static bool HasEnvironment(string dir, string marker) =>
             Read(Path.Combine(dir, "environ")) is { } environment && environment.Split('\0').Any(v => v.StartsWith(marker, StringComparison.Ordinal));
