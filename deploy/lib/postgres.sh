@@ -128,3 +128,36 @@ pg_psql() {
   shift
   PGPASSWORD=$PG_PASSWORD "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -d "$database" "$@"
 }
+
+# Creates DATABASE in the stopped instance in PG_DIR unless it was there (single-user mode, no server, no port).
+pg_create_database_offline() {
+  local database=$1
+  if pg_as_owner "$PG_BIN/postgres" --single -D "$PG_DIR/data" -j postgres <<<"SELECT 1 FROM pg_database WHERE datname = '$database';" 2>/dev/null | grep -q '?column? = "1"'; then
+    return 0
+  fi
+  echo "creating database $database" >&2
+  pg_as_owner "$PG_BIN/postgres" --single -D "$PG_DIR/data" -j postgres <<<"CREATE DATABASE $database;" >/dev/null \
+    || die "could not create database $database"
+}
+
+# Replaces the calling shell with the instance's server in the foreground (pg_init first) on 127.0.0.1:PG_PORT, for a
+# supervisor that watches the process and stops it with a signal (SIGTERM: smart, SIGINT: fast shutdown). As root it
+# runs as PG_USER through setpriv, which execs (no process in between to forward signals).
+pg_exec_foreground() {
+  pg_init
+  if pg_running; then
+    die "PostgreSQL already runs on $PG_DIR/data (pid $(sed -n 1p "$PG_DIR/data/postmaster.pid")): stop it first"
+  fi
+  if pg_port_in_use "$PG_PORT"; then
+    die "port $PG_PORT is taken by another process${PG_PORT_HINT:+: $PG_PORT_HINT}"
+  fi
+  if [[ -n ${PG_DATABASE:-} ]]; then
+    pg_create_database_offline "$PG_DATABASE"
+  fi
+  echo "PostgreSQL on 127.0.0.1:$PG_PORT ($PG_DIR), in the foreground" >&2
+  cd /
+  if [[ $EUID -eq 0 ]]; then
+    exec setpriv --reuid="$PG_USER" --regid="$(id -g "$PG_USER")" --init-groups -- "$PG_BIN/postgres" -D "$PG_DIR/data" -p "$PG_PORT"
+  fi
+  exec "$PG_BIN/postgres" -D "$PG_DIR/data" -p "$PG_PORT"
+}

@@ -32,12 +32,24 @@ public static class TelemetryExtensions
     /// <summary>The setting (environment variable) that turns OTLP export on, as OpenTelemetry names it.</summary>
     public const string OtlpEndpointSetting = "OTEL_EXPORTER_OTLP_ENDPOINT";
 
+    /// <summary>The setting (environment variable) by which an orchestrator names this process's service.</summary>
+    public const string ServiceNameSetting = "OTEL_SERVICE_NAME";
+
     /// <summary>Registers OpenTelemetry for this host; <paramref name="serviceName"/> is its <c>service.name</c>.</summary>
     public static IHostApplicationBuilder AddConversationsTelemetry(this IHostApplicationBuilder builder, string serviceName)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(serviceName);
         var telemetry = builder.Services.AddOpenTelemetry()
-            .ConfigureResource(resource => resource.AddService(serviceName))
+            .ConfigureResource(resource =>
+            {
+                // An orchestrator (the Aspire AppHost) names each process by OTEL_SERVICE_NAME and
+                // OTEL_RESOURCE_ATTRIBUTES (service.instance.id), and its dashboard matches telemetry to its resources
+                // by them: AddService would overwrite both, so it only names a process nobody else named.
+                if (string.IsNullOrWhiteSpace(builder.Configuration[ServiceNameSetting]))
+                {
+                    resource.AddService(serviceName);
+                }
+            })
             .WithMetrics(metrics => metrics
                 .AddMeter(OurNames, OrleansMeter)
                 .AddAspNetCoreInstrumentation()
