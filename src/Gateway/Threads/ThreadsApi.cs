@@ -218,6 +218,8 @@ public static partial class ThreadsApi
                     extensions: new Dictionary<string, object?> { ["activeRunId"] = rejected.ActiveRunId });
             case SendMessageResult.Invalid invalid:
                 return TypedResults.ValidationProblem(new Dictionary<string, string[]> { [invalid.Field] = [invalid.Message] });
+            case SendMessageResult.LimitExceeded exceeded:
+                return ThreadLimitProblem(exceeded.Limit);
             case SendMessageResult.Conflict conflict:
                 return TypedResults.Problem(
                     $"The thread has moved on: {conflict.Field} does not match (its last event is {conflict.LastSequence}, its last message {conflict.LastMessageId ?? "none"}).",
@@ -499,6 +501,13 @@ public static partial class ThreadsApi
 
     [GeneratedRegex("^[A-Za-z0-9_.:-]{1,128}$")]
     private static partial Regex ThreadIdPattern();
+
+    /// <summary>409: a send would take the thread over a storage limit (<c>Limits:MaxMessagesPerThread</c>, <c>Limits:MaxBytesPerThread</c>).</summary>
+    public static IResult ThreadLimitProblem(ThreadLimit limit) => TypedResults.Problem(
+        limit.Detail,
+        statusCode: StatusCodes.Status409Conflict,
+        title: "The thread is full",
+        extensions: new Dictionary<string, object?> { ["limit"] = limit.Setting, ["maximum"] = limit.Maximum, ["current"] = limit.Current });
 }
 
 /// <summary>Dependencies of the streaming handlers, bundled.</summary>
