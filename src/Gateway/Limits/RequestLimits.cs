@@ -111,6 +111,11 @@ public static class RequestLimitsExtensions
             .BindConfiguration(RequestLimitsOptions.SectionName)
             .ValidateDataAnnotations()
             .ValidateOnStart();
+        services.AddOptions<SubscriberLimitsOptions>()
+            .BindConfiguration(GatewayLimitsOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddSingleton<SubscriberLimits>();
         services.AddOptions<GatewayLimitsOptions>()
             .BindConfiguration(GatewayLimitsOptions.SectionName)
             .ValidateDataAnnotations()

@@ -282,6 +282,11 @@ public static partial class ThreadsApi
             return CursorBeyondEnd(resumed.Field, afterSequence, lastSequence);
         }
 
+        if (httpRequest.HttpContext.RequestServices.GetRequiredService<Limits.SubscriberLimits>().TryEnter(httpRequest.HttpContext, threadId) is { } refused)
+        {
+            return refused;
+        }
+
         var events = StopOnShutdown(services.Events.SubscribeAsync(threadId, afterSequence, cancellationToken), services.Lifetime);
         return new ServerSentEventsStream(InFormat(format, threadId, events, cancellationToken), services.Streaming.Value.HeartbeatInterval);
     }
@@ -346,6 +351,11 @@ public static partial class ThreadsApi
         // A queued run's events are yet to come: from the thread's present on. Otherwise from the run's start.
         var after = resumeAfter
             ?? (run.Status == RunStatuses.Queued ? (await grain.GetAsync(cancellationToken))?.LastSequence ?? 0 : run.StartSequence - 1);
+
+        if (httpRequest.HttpContext.RequestServices.GetRequiredService<Limits.SubscriberLimits>().TryEnter(httpRequest.HttpContext, threadId) is { } refused)
+        {
+            return refused;
+        }
 
         var events = StopOnShutdown(services.Events.SubscribeAsync(threadId, after, cancellationToken), services.Lifetime)
             .UntilRunEndsAsync(runId, cancellationToken);
