@@ -23,6 +23,7 @@ namespace Conversations.Gateway.Agents;
 /// <param name="MultitaskStrategy"><c>reject</c> (default), <c>enqueue</c>, <c>interrupt</c>, <c>rollback</c> or <c>steer</c>.</param>
 /// <param name="ClientTools">Tools the client runs (<c>run.requires_action</c>): name, description, parameters (a JSON schema); null for none.</param>
 /// <param name="HttpTools">HTTP tools of this agent alone (<see cref="HttpToolInput"/>); null for none.</param>
+/// <param name="MaxToolCalls">How many tool calls one run may make in all, 1-10,000 (64); more end the run <c>failed</c> (<c>tool_call_limit</c>).</param>
 public sealed record AgentRequest(
     string? Name,
     string? Instructions,
@@ -36,7 +37,8 @@ public sealed record AgentRequest(
     int? HistoryBudget,
     string? MultitaskStrategy,
     IReadOnlyList<ClientToolInput>? ClientTools = null,
-    IReadOnlyList<HttpToolInput>? HttpTools = null);
+    IReadOnlyList<HttpToolInput>? HttpTools = null,
+    int? MaxToolCalls = null);
 
 /// <summary>A tool the client runs, as the agents API takes and shows it.</summary>
 /// <param name="Name">The function name the model calls: 1-64 letters, digits, '_' or '-'; not a server tool's name.</param>
@@ -92,6 +94,7 @@ public sealed record HttpToolInput(
 /// <param name="MultitaskStrategy">What a message does while a run is active.</param>
 /// <param name="ClientTools">Tools the client runs; null for none.</param>
 /// <param name="HttpTools">HTTP tools of this agent alone; null for none.</param>
+/// <param name="MaxToolCalls">How many tool calls one run may make in all.</param>
 /// <param name="Version">Increases with every write through the API; the ETag is its quoted value. 0: only configuration declares the agent.</param>
 /// <param name="Source"><c>configuration</c>, or <c>api</c> when the API wrote it last (that write wins over configuration).</param>
 /// <param name="Configured">True when configuration declares an agent of this name.</param>
@@ -111,6 +114,7 @@ public sealed record AgentResponse(
     string MultitaskStrategy,
     IReadOnlyList<ClientToolInput>? ClientTools,
     IReadOnlyList<HttpToolInput>? HttpTools,
+    int MaxToolCalls,
     long Version,
     string Source,
     bool Configured,
@@ -123,7 +127,7 @@ public sealed record AgentResponse(
         return new(
             agent.Name, agent.Instructions, agent.Model, agent.Tools, agent.Temperature, agent.MaxTokens, agent.MaxParallelTools,
             agent.ToolTimeout.TotalSeconds, agent.MaxDepth, agent.HistoryBudget, agent.MultitaskStrategy, ClientToolInput.From(agent.ClientTools),
-            HttpToolInput.From(agent.HttpTools), resource.Version, resource.Source, resource.Configured, resource.CreatedAt, resource.UpdatedAt);
+            HttpToolInput.From(agent.HttpTools), agent.MaxToolCalls, resource.Version, resource.Source, resource.Configured, resource.CreatedAt, resource.UpdatedAt);
     }
 }
 

@@ -27,7 +27,7 @@ internal static partial class AgentDocument
     public static readonly IReadOnlyList<string> Fields =
     [
         "name", "instructions", "model", "tools", "temperature", "maxTokens", "maxParallelTools", "toolTimeoutSeconds",
-        "maxDepth", "historyBudget", "multitaskStrategy", "clientTools", "httpTools",
+        "maxDepth", "historyBudget", "multitaskStrategy", "clientTools", "httpTools", "maxToolCalls",
     ];
 
     /// <summary>Fields of <see cref="AgentResponse"/> the server sets; accepted in a body (a GET's answer sent back) and ignored.</summary>
@@ -73,7 +73,7 @@ internal static partial class AgentDocument
             new AgentRequest(
                 agent.Name, agent.Instructions, agent.Model, agent.Tools, agent.Temperature, agent.MaxTokens, agent.MaxParallelTools,
                 agent.ToolTimeout.TotalSeconds, agent.MaxDepth, agent.HistoryBudget, agent.MultitaskStrategy, ClientToolInput.From(agent.ClientTools),
-                HttpToolInput.From(agent.HttpTools)),
+                HttpToolInput.From(agent.HttpTools), agent.MaxToolCalls),
             ResourceJson.Options)!;
 
     /// <summary>RFC 7396: <paramref name="patch"/> applied to <paramref name="target"/> (which it does not change).</summary>
@@ -210,6 +210,18 @@ internal static partial class AgentDocument
             else
             {
                 errors["maxDepth"] = [$"maxDepth must be a whole number between 1 and {MaxDepth}."];
+            }
+        }
+
+        if (body["maxToolCalls"] is { } toolCallsNode)
+        {
+            if (TryInt(toolCallsNode, out var toolCalls) && toolCalls is >= 1 and <= AgentDefinition.MaxToolCallsLimit)
+            {
+                agent = agent with { MaxToolCalls = toolCalls };
+            }
+            else
+            {
+                errors["maxToolCalls"] = [$"maxToolCalls must be a whole number between 1 and {AgentDefinition.MaxToolCallsLimit}."];
             }
         }
 

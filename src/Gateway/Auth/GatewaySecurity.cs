@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using Conversations.Gateway.Limits;
 using Conversations.Gateway.Security;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
@@ -58,6 +59,7 @@ public static class GatewaySecurity
             }
         });
 
+        services.AddRateLimits();
         services.AddCors();
         services.AddOptions<Microsoft.AspNetCore.Cors.Infrastructure.CorsOptions>()
             .Configure<IOptions<CorsSettings>>((o, cors) => cors.Value.Apply(o));
@@ -81,6 +83,12 @@ public static class GatewaySecurity
         if (app.Services.GetRequiredService<IOptions<AuthOptions>>().Value.Enabled)
         {
             app.UseAuthentication();
+        }
+
+        // After authentication: the bucket is the caller's.
+        if (app.Services.RateLimitsEnabled())
+        {
+            app.UseRateLimiter();
         }
 
         app.UseAuthorization();

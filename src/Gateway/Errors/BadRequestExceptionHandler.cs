@@ -12,13 +12,28 @@ namespace Conversations.Gateway.Errors;
 /// of the wrong type, a wrong content type) into a 400 ValidationProblem that names the field in a client's words
 /// (<c>content must be a string.</c>, <c>limit must be an integer.</c>), never a .NET type or parameter signature.
 /// </summary>
-internal sealed partial class BadRequestExceptionHandler(IProblemDetailsService problemDetails, IOptions<JsonOptions> json) : IExceptionHandler
+internal sealed partial class BadRequestExceptionHandler(IProblemDetailsService problemDetails, IOptions<JsonOptions> json, IOptions<Limits.GatewayLimitsOptions> limits) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
         if (exception is not BadHttpRequestException badRequest || httpContext.Response.HasStarted)
         {
             return false;
+        }
+
+        if (badRequest.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            // A body without Content-Length that grew over the limit the body-limit middleware set.
+            httpContext.Response.StatusCode = StatusCodes.Status413PayloadTooLarge;
+            httpContext.Response.Headers.Connection = "close";
+            var limit = httpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize
+                ?? limits.Value.MaxRequestBodyBytes;
+            return await problemDetails.TryWriteAsync(new ProblemDetailsContext
+            {
+                HttpContext = httpContext,
+                ProblemDetails = Limits.BodyLimitMiddleware.TooLarge(limit, length: null),
+                Exception = exception,
+            });
         }
 
         var (field, message) = Describe(httpContext, badRequest);

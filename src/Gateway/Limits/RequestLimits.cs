@@ -111,6 +111,15 @@ public static class RequestLimitsExtensions
             .BindConfiguration(RequestLimitsOptions.SectionName)
             .ValidateDataAnnotations()
             .ValidateOnStart();
+        services.AddOptions<SubscriberLimitsOptions>()
+            .BindConfiguration(GatewayLimitsOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddSingleton<SubscriberLimits>();
+        services.AddOptions<GatewayLimitsOptions>()
+            .BindConfiguration(GatewayLimitsOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<RequestLimitsOptions>>((kestrel, limits) =>
         {
             var value = limits.Value;
@@ -123,5 +132,6 @@ public static class RequestLimitsExtensions
     }
 
     /// <summary>Refuses requests over the limits with ProblemDetails; first in the pipeline.</summary>
-    public static IApplicationBuilder UseRequestLimits(this IApplicationBuilder app) => app.UseMiddleware<RequestLimitsMiddleware>();
+    public static IApplicationBuilder UseRequestLimits(this IApplicationBuilder app) =>
+        app.UseMiddleware<RequestLimitsMiddleware>().UseMiddleware<BodyLimitMiddleware>();
 }

@@ -42,6 +42,7 @@ public sealed class ThreadRunner(IGrainFactory grains, IThreadEventSource events
                 events.SubscribeAsync(threadId, accepted.StartSequence - 1, CancellationToken.None).UntilRunEndsAsync(accepted.RunId, CancellationToken.None)),
             SendMessageResult.Rejected rejected => new RunStart.Rejected(threadId, rejected.ActiveRunId),
             SendMessageResult.AgentNotFound agent => new RunStart.AgentNotFound(agent.Agent),
+            SendMessageResult.LimitExceeded exceeded => new RunStart.LimitExceeded(threadId, exceeded.Limit),
             _ => new RunStart.ThreadNotFound(threadId),
         };
     }
@@ -82,6 +83,9 @@ public abstract record RunStart
     public sealed record Rejected(string ThreadId, string ActiveRunId) : RunStart;
 
     public sealed record AgentNotFound(string Agent) : RunStart;
+
+    /// <summary>The message would take the thread over a storage limit; nothing was stored.</summary>
+    public sealed record LimitExceeded(string ThreadId, ThreadLimit Limit) : RunStart;
 
     public sealed record ThreadNotFound(string ThreadId) : RunStart;
 }

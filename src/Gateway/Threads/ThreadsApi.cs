@@ -218,6 +218,8 @@ public static partial class ThreadsApi
                     extensions: new Dictionary<string, object?> { ["activeRunId"] = rejected.ActiveRunId });
             case SendMessageResult.Invalid invalid:
                 return TypedResults.ValidationProblem(new Dictionary<string, string[]> { [invalid.Field] = [invalid.Message] });
+            case SendMessageResult.LimitExceeded exceeded:
+                return ThreadLimitProblem(exceeded.Limit);
             case SendMessageResult.Conflict conflict:
                 return TypedResults.Problem(
                     $"The thread has moved on: {conflict.Field} does not match (its last event is {conflict.LastSequence}, its last message {conflict.LastMessageId ?? "none"}).",
@@ -278,6 +280,11 @@ public static partial class ThreadsApi
         if (cursor is { } resumed && EventCursor.BeyondEnd(thread, afterSequence) is { } lastSequence)
         {
             return CursorBeyondEnd(resumed.Field, afterSequence, lastSequence);
+        }
+
+        if (httpRequest.HttpContext.RequestServices.GetRequiredService<Limits.SubscriberLimits>().TryEnter(httpRequest.HttpContext, threadId) is { } refused)
+        {
+            return refused;
         }
 
         var events = StopOnShutdown(services.Events.SubscribeAsync(threadId, afterSequence, cancellationToken), services.Lifetime);
@@ -344,6 +351,11 @@ public static partial class ThreadsApi
         // A queued run's events are yet to come: from the thread's present on. Otherwise from the run's start.
         var after = resumeAfter
             ?? (run.Status == RunStatuses.Queued ? (await grain.GetAsync(cancellationToken))?.LastSequence ?? 0 : run.StartSequence - 1);
+
+        if (httpRequest.HttpContext.RequestServices.GetRequiredService<Limits.SubscriberLimits>().TryEnter(httpRequest.HttpContext, threadId) is { } refused)
+        {
+            return refused;
+        }
 
         var events = StopOnShutdown(services.Events.SubscribeAsync(threadId, after, cancellationToken), services.Lifetime)
             .UntilRunEndsAsync(runId, cancellationToken);
@@ -499,6 +511,13 @@ public static partial class ThreadsApi
 
     [GeneratedRegex("^[A-Za-z0-9_.:-]{1,128}$")]
     private static partial Regex ThreadIdPattern();
+
+    /// <summary>409: a send would take the thread over a storage limit (<c>Limits:MaxMessagesPerThread</c>, <c>Limits:MaxBytesPerThread</c>).</summary>
+    public static IResult ThreadLimitProblem(ThreadLimit limit) => TypedResults.Problem(
+        limit.Detail,
+        statusCode: StatusCodes.Status409Conflict,
+        title: "The thread is full",
+        extensions: new Dictionary<string, object?> { ["limit"] = limit.Setting, ["maximum"] = limit.Maximum, ["current"] = limit.Current });
 }
 
 /// <summary>Dependencies of the streaming handlers, bundled.</summary>

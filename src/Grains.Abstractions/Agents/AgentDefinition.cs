@@ -61,6 +61,16 @@ public sealed record AgentDefinition([Id(0)] string Name)
     /// </summary>
     [Id(12)]
     public IReadOnlyList<HttpToolDefinition>? HttpTools { get; init; }
+
+    /// <summary>How many tool calls one run may make in all; a model turn that asks for more ends the run <c>failed</c> (<c>tool_call_limit</c>).</summary>
+    [Id(13)]
+    public int MaxToolCalls { get; init; } = DefaultMaxToolCalls;
+
+    /// <summary>The default of <see cref="MaxToolCalls"/>.</summary>
+    public const int DefaultMaxToolCalls = 64;
+
+    /// <summary>The most <see cref="MaxToolCalls"/> may be set to.</summary>
+    public const int MaxToolCallsLimit = 10_000;
 }
 
 /// <summary>

@@ -41,4 +41,7 @@ public static class RunErrorCodes
     public const string ModelError = "model_error";
     public const string Interrupted = "interrupted";
     public const string Internal = "internal_error";
+
+    /// <summary>The model asked for more tool calls than the agent's <c>maxToolCalls</c> allows one run.</summary>
+    public const string ToolCallLimit = "tool_call_limit";
 }

@@ -162,6 +162,7 @@ public sealed record ThreadSnapshot(
 [JsonDerivedType(typeof(AgentNotFound), "agentNotFound")]
 [JsonDerivedType(typeof(Conflict), "conflict")]
 [JsonDerivedType(typeof(Invalid), "invalid")]
+[JsonDerivedType(typeof(LimitExceeded), "limitExceeded")]
 [GenerateSerializer, Immutable, Alias("conv.SendMessageResult")]
 public abstract record SendMessageResult
 {
@@ -208,13 +209,22 @@ public abstract record SendMessageResult
     /// <summary>No such agent.</summary>
     [GenerateSerializer, Immutable, Alias("conv.SendMessageResult.AgentNotFound")]
     public sealed record AgentNotFound([Id(0)] string Agent) : SendMessageResult;
+
+    /// <summary>The message would take the thread over one of its storage limits (<see cref="ThreadLimit"/>); nothing was stored.</summary>
+    [GenerateSerializer, Immutable, Alias("conv.SendMessageResult.LimitExceeded")]
+    public sealed record LimitExceeded([Id(0)] ThreadLimit Limit) : SendMessageResult;
 }
+
+/// <summary>A thread storage limit a write would exceed: its setting, its value, what the thread holds, and words for a client.</summary>
+[GenerateSerializer, Immutable, Alias("conv.ThreadLimit")]
+public sealed record ThreadLimit([Id(0)] string Setting, [Id(1)] long Maximum, [Id(2)] long Current, [Id(3)] string Detail);
 
 /// <summary>The answer to <c>AppendMessagesAsync</c>.</summary>
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
 [JsonDerivedType(typeof(Appended), "appended")]
 [JsonDerivedType(typeof(Rejected), "rejected")]
 [JsonDerivedType(typeof(ThreadNotFound), "threadNotFound")]
+[JsonDerivedType(typeof(LimitExceeded), "limitExceeded")]
 [GenerateSerializer, Immutable, Alias("conv.AppendMessagesResult")]
 public abstract record AppendMessagesResult
 {
@@ -231,6 +241,10 @@ public abstract record AppendMessagesResult
     /// <summary>No such thread.</summary>
     [GenerateSerializer, Immutable, Alias("conv.AppendMessagesResult.ThreadNotFound")]
     public sealed record ThreadNotFound : AppendMessagesResult;
+
+    /// <summary>The messages would take the thread over one of its storage limits; none was stored.</summary>
+    [GenerateSerializer, Immutable, Alias("conv.AppendMessagesResult.LimitExceeded")]
+    public sealed record LimitExceeded([Id(0)] ThreadLimit Limit) : AppendMessagesResult;
 }
 
 /// <summary>The answer to a cancel: the run's state after it.</summary>

@@ -51,6 +51,14 @@ public sealed record ThreadGrainState
     /// <summary>Who the thread belongs to (<see cref="CreateThread.Owner"/>); null for an open server's threads.</summary>
     [Id(10)]
     public string? Owner { get; init; }
+
+    /// <summary>
+    /// UTF-8 bytes of the content and tool-call arguments of the messages stored on the thread (for
+    /// <c>Limits:MaxBytesPerThread</c>); counted as they are stored, and not lowered by a rollback. A thread stored
+    /// before the count existed starts at 0.
+    /// </summary>
+    [Id(11)]
+    public long ContentBytes { get; init; }
 }
 
 /// <summary>One run of the agent loop, as stored.</summary>

@@ -89,6 +89,9 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
 
         Usage? usage = null;
 
+        // A resumed run goes on counting the tool calls it made before (its stored messages).
+        var toolCalls = history.Where(m => m.RunId == runId).Sum(m => m.ToolCalls?.Count ?? 0);
+
         // Time to first token: from the loop's start to the first piece its first model call streams (a resumed run has none).
         var loopStarted = time.GetTimestamp();
         Action? onFirstPiece = firstDepth <= 1 ? () => Metrics?.FirstToken(agent.Name, model.Name, time.GetElapsedTime(loopStarted)) : null;
@@ -131,6 +134,16 @@ public sealed class AgentLoop(IChatModel model, ToolRegistry tools, TimeProvider
 
                 context.AddRange(steered);
                 continue;
+            }
+
+            toolCalls += calls.Count;
+            if (toolCalls > agent.MaxToolCalls)
+            {
+                // None of this turn's calls runs: the run fails; the stored calls have no results (a later run's
+                // history gives the model a synthesised result for each, HistoryForModel).
+                throw new RunLimitException(
+                    RunErrorCodes.ToolCallLimit,
+                    $"The run asked for {toolCalls} tool calls; agent '{agent.Name}' allows at most {agent.MaxToolCalls} per run (maxToolCalls).");
             }
 
             await sink.PublishAsync(

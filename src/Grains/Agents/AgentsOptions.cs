@@ -27,6 +27,10 @@ public sealed class AgentSettings
     [Range(1, 100)]
     public int MaxDepth { get; set; } = 8;
 
+    /// <summary>How many tool calls one run may make (<see cref="AgentDefinition.MaxToolCalls"/>).</summary>
+    [Range(1, AgentDefinition.MaxToolCallsLimit)]
+    public int MaxToolCalls { get; set; } = AgentDefinition.DefaultMaxToolCalls;
+
     [AllowedValues(MultitaskStrategies.Reject, MultitaskStrategies.Enqueue, MultitaskStrategies.Interrupt, MultitaskStrategies.Rollback, MultitaskStrategies.Steer)]
     public string MultitaskStrategy { get; set; } = MultitaskStrategies.Reject;
 
@@ -52,6 +56,7 @@ public sealed class AgentSettings
             MaxParallelTools = MaxParallelTools,
             ToolTimeout = ToolTimeout,
             MaxDepth = MaxDepth,
+            MaxToolCalls = MaxToolCalls,
             MultitaskStrategy = MultitaskStrategy,
             Temperature = Temperature,
             MaxTokens = MaxTokens,

@@ -53,6 +53,13 @@ public sealed record ModelToolCallDelta(int Index, string? Id, string? Name, str
 public sealed record ModelFinished(string FinishReason, Usage? Usage) : ModelUpdate;
 
 /// <summary>The model endpoint failed. The message is safe to show a client (no secrets, no URLs with keys).</summary>
+/// <summary>A run went over one of its agent's limits (<paramref name="code"/>, e.g. <c>tool_call_limit</c>): the run ends <c>failed</c> with this code and message.</summary>
+public sealed class RunLimitException(string code, string message) : Exception(message)
+{
+    public string Code { get; } = code;
+}
+
+/// <summary>The model endpoint failed. The message is safe to show a client (no secrets, no URLs with keys).</summary>
 public sealed class ModelException(string code, string message, Exception? innerException = null) : Exception(message, innerException)
 {
     /// <summary><c>model_unavailable</c> when the endpoint could not be reached, otherwise <c>model_error</c>.</summary>

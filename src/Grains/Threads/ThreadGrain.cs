@@ -41,6 +41,7 @@ public sealed class ThreadGrain(
     IOptions<ThreadStreamOptions> streamOptions,
     IOptions<ReminderOptions> reminderOptions,
     IOptions<ThreadRunOptions> runOptions,
+    IOptions<ThreadLimitsOptions> limitOptions,
     ActiveRuns activeRuns,
     RunWebhooks webhooks,
     ILogger<ThreadGrain> logger,
@@ -324,6 +325,11 @@ public sealed class ThreadGrain(
         var stored = messages
             .Select((m, i) => new ThreadMessage(Ids.NewMessageId(), first + i, m.Role, m.Content, now))
             .ToList();
+        if (limitOptions.Value.Exceeded(state.State, 0, stored.Count, stored.Sum(ThreadLimitsOptions.BytesOf)) is { } limit)
+        {
+            return new AppendMessagesResult.LimitExceeded(limit);
+        }
+
         if (stored.Count > 0)
         {
             await CommitAsync(s => s with { MessageCount = s.MessageCount + stored.Count, UpdatedAt = now }, stored, [], cancellationToken);
@@ -387,6 +393,13 @@ public sealed class ThreadGrain(
                 && await LastMessageIdAsync(cancellationToken) is var lastMessageId && lastMessageId != expectedMessage)
             {
                 return new SendMessageResult.Conflict("expectedLastMessageId", Stream.LastSequence, lastMessageId);
+            }
+
+            // Queued messages count: each will be stored when its run starts.
+            var waiting = state.State.Queue.Length;
+            if (limitOptions.Value.Exceeded(state.State, waiting, 1, System.Text.Encoding.UTF8.GetByteCount(command.Content)) is { } limit)
+            {
+                return new SendMessageResult.LimitExceeded(limit);
             }
 
             if (BusyRunId is not { } busy)
@@ -971,6 +984,10 @@ public sealed class ThreadGrain(
         {
             (ended, terminal) = Failed(run, new RunError(ex.Code, ex.Message), sink.Usage);
         }
+        catch (RunLimitException ex)
+        {
+            (ended, terminal) = Failed(run, new RunError(ex.Code, ex.Message), sink.Usage);
+        }
         catch (StorageUnavailableException)
         {
             (ended, terminal) = Failed(run, new RunError(RunErrorCodes.Internal, "The run failed: the storage became unavailable."), sink.Usage);
@@ -1278,7 +1295,10 @@ public sealed class ThreadGrain(
 
             try
             {
-                await WriteStateCoreAsync(change, cancellationToken);
+                var bytes = messages.Sum(ThreadLimitsOptions.BytesOf);
+                await WriteStateCoreAsync(
+                    bytes == 0 ? change : s => change(s) is var next ? next with { ContentBytes = next.ContentBytes + bytes } : next,
+                    cancellationToken);
             }
             catch (Exception) when (messages.Count > 0 || runs.Count > 0)
             {

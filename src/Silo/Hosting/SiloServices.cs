@@ -43,6 +43,7 @@ public static class SiloServices
             .Validate(o => o.OnLostRun is LostRunPolicies.Resume or LostRunPolicies.Fail, $"Runs:OnLostRun must be '{LostRunPolicies.Resume}' or '{LostRunPolicies.Fail}'.")
             .Validate(o => o.MaxResumes >= 0, "Runs:MaxResumes must be 0 or more.")
             .ValidateOnStart();
+        services.AddOptions<ThreadLimitsOptions>().BindConfiguration(ThreadLimitsOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<RuntimeOptions>().BindConfiguration(RuntimeOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IConfigureOptions<AgentsOptions>, AgentsOptionsSetup>();
         services.AddSingleton<IValidateOptions<AgentsOptions>, AgentsOptionsSetup>();

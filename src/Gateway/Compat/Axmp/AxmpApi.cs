@@ -82,6 +82,11 @@ public static partial class AxmpApi
                         $"thread_id: run '{rejected.ActiveRunId}' is still active on thread '{threadId}'; wait for it to end.")),
                     AxmpJson.Options,
                     statusCode: StatusCodes.Status409Conflict);
+            case RunStart.LimitExceeded exceeded:
+                return TypedResults.Json(
+                    new AnthropicErrorBody(new AnthropicError("invalid_request_error", $"thread_id: {exceeded.Limit.Detail}")),
+                    AxmpJson.Options,
+                    statusCode: StatusCodes.Status409Conflict);
             case RunStart.AgentNotFound agent:
                 return TypedResults.Json(
                     new AnthropicErrorBody(new AnthropicError("api_error", $"No agent is named '{agent.Agent}'.")),

@@ -88,6 +88,8 @@ public static partial class CompletionApi
                     $"Run '{rejected.ActiveRunId}' is still active on conversation '{rejected.ThreadId}'; wait for it to end.");
             case RunStart.AgentNotFound notFound:
                 return services.Error(StatusCodes.Status400BadRequest, AgentNotAvailable(notFound.Agent));
+            case RunStart.LimitExceeded exceeded:
+                return services.Error(StatusCodes.Status409Conflict, exceeded.Limit.Detail);
             case RunStart.ThreadNotFound notFound:
                 return services.Error(StatusCodes.Status404NotFound, $"Conversation '{notFound.ThreadId}' was not found.");
         }

@@ -98,6 +98,8 @@ public static partial class LangbaseApi
                     break;
                 case AppendMessagesResult.Rejected rejected:
                     return CompatRuns.RunActive(rejected.ActiveRunId);
+                case AppendMessagesResult.LimitExceeded exceeded:
+                    return CompatRuns.ThreadFull(exceeded.Limit);
             }
         }
 
@@ -246,6 +248,7 @@ public static partial class LangbaseApi
         {
             AppendMessagesResult.Appended appended => TypedResults.Json(appended.Messages.Select(m => LangbaseMessage.From(threadId, m)).ToList(), OpenAiJson.Options),
             AppendMessagesResult.Rejected rejected => CompatRuns.RunActive(rejected.ActiveRunId),
+            AppendMessagesResult.LimitExceeded exceeded => CompatRuns.ThreadFull(exceeded.Limit),
             _ => ThreadNotFound(threadId),
         };
     }

@@ -132,6 +132,9 @@ public static partial class CompatRuns
             case RunStart.Rejected rejected:
                 httpContext.Response.Headers[threadHeader] = rejected.ThreadId;
                 return (null, RunActive(rejected.ActiveRunId));
+            case RunStart.LimitExceeded exceeded:
+                httpContext.Response.Headers[threadHeader] = exceeded.ThreadId;
+                return (null, ThreadFull(exceeded.Limit));
             case RunStart.AgentNotFound notFound:
                 return (null, Error(StatusCodes.Status404NotFound, $"No agent is named '{notFound.Agent}'.", "invalid_request_error", agentParam, "agent_not_found"));
             default:
@@ -152,6 +155,10 @@ public static partial class CompatRuns
         Error(StatusCodes.Status400BadRequest, message, "invalid_request_error", param, code);
 
     /// <summary>An error body in OpenAI's shape with this status.</summary>
+    /// <summary>409: the send would take the thread over a storage limit; the code names the setting's limit.</summary>
+    public static IResult ThreadFull(ThreadLimit limit) =>
+        Error(StatusCodes.Status409Conflict, limit.Detail, "invalid_request_error", limit.Setting, "thread_limit_exceeded");
+
     public static IResult Error(int status, string message, string type, string? param, string? code) =>
         TypedResults.Json(new OpenAiErrorResponse(new OpenAiError(message, type, param, code)), OpenAiJson.Options, statusCode: status);
 

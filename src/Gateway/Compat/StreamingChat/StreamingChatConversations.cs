@@ -104,6 +104,7 @@ public sealed partial class StreamingChatConversations(IGrainFactory grains)
         {
             RunStart.Started started => new ChatStart.Started(agent, started.ThreadId, started.RunId, started.Events.ProjectAsync(agent, CancellationToken.None)),
             RunStart.Rejected rejected => new ChatStart.Busy(agent, rejected.ThreadId, rejected.ActiveRunId),
+            RunStart.LimitExceeded exceeded => new ChatStart.Invalid(new Dictionary<string, string[]> { ["thread_id"] = [exceeded.Limit.Detail] }),
             RunStart.AgentNotFound missing => new ChatStart.Invalid(new Dictionary<string, string[]> { ["agent"] = [$"No agent is named '{missing.Agent}'."] }),
             // A thread_id of someone else's thread.
             _ => new ChatStart.NotFound(threadId),
