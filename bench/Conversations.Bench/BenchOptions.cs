@@ -14,7 +14,8 @@ public sealed class BenchOptions
         Options (lists are comma-separated):
           --target embedded|cluster  server under test: the gateway with its embedded silo on SQLite, or the cluster of
                                      deploy/local-cluster.sh (PostgreSQL, 2 silos, 2 gateways)        [embedded]
-          --scenarios LIST           ttft,throughput,live,idle,fanout (or all)                       [all]
+          --scenarios LIST           ttft,throughput,live,idle,fanout,failover (or all; failover needs
+                                     --target cluster and is skipped on embedded)                    [all]
           --runs N                   repeat every scenario N times; tables give the median run       [1]
           --requests N               time-to-first-token requests per path (per run)                 [500]
           --warmup N                 untimed requests per path before measuring                      [50]
@@ -26,6 +27,9 @@ public sealed class BenchOptions
           --idle LIST                idle SSE subscribers (one thread each) to measure memory with     [1000]
           --fanout LIST              subscribers of the one fan-out thread                           [1,10,100,1000]
           --fanout-tokens N          tokens of the fan-out run                                       [100]
+          --failover-rounds N        failover: rounds, each one silo kill and one gateway kill        [3]
+          --failover-watchers N      failover: watchers of the thread whose node is killed           [10]
+          --failover-tokens N        failover: tokens of the run (at --token-rate)                   [120]
           --results DIR              where results go (a folder per run is made under it)            [bench/results]
           --sqlite-outside-content-root
                                      embedded: put the SQLite file in a folder of its own instead of the default
@@ -60,6 +64,12 @@ public sealed class BenchOptions
 
     public int FanOutTokens { get; private set; } = 100;
 
+    public int FailoverRounds { get; private set; } = 3;
+
+    public int FailoverWatchers { get; private set; } = 10;
+
+    public int FailoverTokens { get; private set; } = 120;
+
     public string? ResultsDirectory { get; private set; }
 
     public bool SqliteOutsideContentRoot { get; private set; }
@@ -68,7 +78,7 @@ public sealed class BenchOptions
 
     public bool Help { get; private set; }
 
-    public static readonly string[] AllScenarios = ["ttft", "throughput", "live", "idle", "fanout"];
+    public static readonly string[] AllScenarios = ["ttft", "throughput", "live", "idle", "fanout", "failover"];
 
     /// <summary>Parses the arguments; a bad one throws <see cref="ArgumentException"/> naming it.</summary>
     public static BenchOptions Parse(IReadOnlyList<string> args)
@@ -115,6 +125,9 @@ public sealed class BenchOptions
                 case "--idle": options.Idle = Ints(); break;
                 case "--fanout": options.FanOut = Ints(); break;
                 case "--fanout-tokens": options.FanOutTokens = Int(); break;
+                case "--failover-rounds": options.FailoverRounds = Int(); break;
+                case "--failover-watchers": options.FailoverWatchers = Int(); break;
+                case "--failover-tokens": options.FailoverTokens = Int(); break;
                 case "--results": options.ResultsDirectory = Value(); break;
                 case "--sqlite-outside-content-root": options.SqliteOutsideContentRoot = true; break;
                 case "--keep-logs": options.KeepLogs = true; break;
@@ -142,6 +155,9 @@ public sealed class BenchOptions
         ["idle"] = Idle,
         ["fanout"] = FanOut,
         ["fanoutTokens"] = FanOutTokens,
+        ["failoverRounds"] = FailoverRounds,
+        ["failoverWatchers"] = FailoverWatchers,
+        ["failoverTokens"] = FailoverTokens,
         ["sqliteOutsideContentRoot"] = SqliteOutsideContentRoot,
     };
 }

@@ -147,6 +147,12 @@ public static class BenchRun
             result.FanOut = await Timed("fan-out", () => FanOut.RunAsync(context, cancellationToken));
         }
 
+        // Last: it kills and restarts nodes.
+        if (scenarios.Contains("failover"))
+        {
+            result.Failover = await Timed("failover", () => Failover.RunAsync(context, cancellationToken));
+        }
+
         return result;
     }
 
@@ -182,6 +188,8 @@ public sealed class RunResult
     public IReadOnlyList<IdleRow>? Idle { get; set; }
 
     public IReadOnlyList<FanOutRow>? FanOut { get; set; }
+
+    public IReadOnlyList<FailoverRow>? Failover { get; set; }
 }
 
 /// <summary>The machine the bench ran on.</summary>

@@ -149,9 +149,40 @@ public static class Report
             md.AppendLine();
         }
 
-        md.AppendLine("## 5. Failover");
+        md.AppendLine(CultureInfo.InvariantCulture, $"## 5. Failover ({options.FailoverWatchers} watchers, {options.FailoverTokens} tokens at {options.TokenRate} tokens/s, SIGKILL after 20 deltas)");
         md.AppendLine();
-        md.AppendLine("Not measured by this tool yet.");
+        var failovers = runs.SelectMany(r => r.Failover ?? []).ToList();
+        if (failovers.Count == 0)
+        {
+            md.AppendLine("Not run (it needs `--target cluster`).");
+            return md.ToString();
+        }
+
+        md.AppendLine("Silo: SIGKILL of the silo running the thread → each watcher's first event saying so (`agent.status` resuming or `run.failed`); watchers on both gateways. Gateway: SIGKILL of the gateway every watcher is on → each watcher's first event from the other gateway, reconnected with `Last-Event-ID`. Consistent: the watcher's text equals the stored reply and its event ids strictly increase. Every round, across runs:");
+        md.AppendLine();
+        md.AppendLine("| Killed | Round | Node | Told p50 / max (ms) | Run end after kill p50 / max (ms) | Consistent watchers | Outcome | Node back in (s) |");
+        md.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- |");
+        foreach (var f in failovers)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"| {f.Kind} | {f.Round} | {f.Node} | {F0(f.ToldMs.P50)} / {F0(f.ToldMs.Max)} | {F0(f.EndMs.P50)} / {F0(f.EndMs.Max)} | {f.Consistent} / {f.Watchers} | {f.Outcome} | {F1(f.RestartSeconds)} |");
+        }
+
+        foreach (var kind in new[] { "silo", "gateway" })
+        {
+            var told = Summary.Of(failovers.Where(f => f.Kind == kind).Select(f => f.ToldMs.Max));
+            md.AppendLine();
+            md.Append(CultureInfo.InvariantCulture, $"{kind}: the last watcher told, over {told.Count} rounds: median {F0(told.P50)} ms, worst {F0(told.Max)} ms.");
+        }
+
+        md.AppendLine();
+        var problems = failovers.SelectMany(f => f.Problems.Select(p => $"{f.Kind} #{f.Round}: {p}")).ToList();
+        if (problems.Count > 0)
+        {
+            md.AppendLine();
+            md.AppendLine("Problems: " + string.Join("; ", problems) + ".");
+        }
+
         return md.ToString();
     }
 

@@ -13,15 +13,21 @@ namespace Conversations.Bench.Targets;
 public sealed class ServerUnderTest : IAsyncDisposable
 {
     private readonly Func<ValueTask> _stop;
+    private readonly List<(string Name, int Pid)> _nodes;
+    private readonly Dictionary<string, NodeLaunch> _killed = new(StringComparer.Ordinal);
 
-    private ServerUnderTest(string kind, IReadOnlyList<Uri> gateways, IReadOnlyList<(string Name, int Pid)> nodes, string description, Func<ValueTask> stop)
+    private ServerUnderTest(string kind, IReadOnlyList<Uri> gateways, IReadOnlyList<(string Name, int Pid)> nodes, string description, Func<ValueTask> stop, string? clusterState = null)
     {
         Kind = kind;
         Gateways = gateways;
-        Nodes = nodes;
+        _nodes = [.. nodes];
         Description = description;
         _stop = stop;
+        ClusterState = clusterState;
     }
+
+    /// <summary>The state directory of <c>deploy/local-cluster.sh</c> (run/, logs/), or null for the embedded server.</summary>
+    public string? ClusterState { get; }
 
     public string Kind { get; }
 
@@ -31,13 +37,67 @@ public sealed class ServerUnderTest : IAsyncDisposable
     public Uri Gateway => Gateways[0];
 
     /// <summary>Every process of the server (embedded: one; cluster: silos and gateways; PostgreSQL is not counted).</summary>
-    public IReadOnlyList<(string Name, int Pid)> Nodes { get; }
+    public IReadOnlyList<(string Name, int Pid)> Nodes => _nodes;
 
     public string Description { get; }
 
-    public double CpuSeconds() => Nodes.Sum(n => ProcStats.CpuSeconds(n.Pid));
+    public double CpuSeconds() => _nodes.Where(n => !_killed.ContainsKey(n.Name)).Sum(n => ProcStats.CpuSeconds(n.Pid));
 
-    public long RssBytes() => Nodes.Sum(n => ProcStats.RssBytes(n.Pid));
+    public long RssBytes() => _nodes.Where(n => !_killed.ContainsKey(n.Name)).Sum(n => ProcStats.RssBytes(n.Pid));
+
+    /// <summary>A cluster node's log file (<c>logs/{name}.log</c> of the state directory).</summary>
+    public string NodeLog(string name) =>
+        Path.Combine(ClusterState ?? throw new InvalidOperationException("only a cluster has node logs"), "logs", name + ".log");
+
+    /// <summary>The node whose base URL is <paramref name="gateway"/> (<c>run/{name}.url</c>).</summary>
+    public string NodeNamed(Uri gateway) => Path.GetFileNameWithoutExtension(
+        Directory.GetFiles(Path.Combine(ClusterState!, "run"), "*.url").Single(f => new Uri(File.ReadAllText(f).Trim()) == gateway));
+
+    /// <summary>
+    /// SIGKILLs a cluster node and answers the monotonic time of the signal. What it takes to start the node again
+    /// (its command line, environment and working folder, read from /proc first) is kept for <see cref="RestartAsync"/>.
+    /// </summary>
+    public long Kill(string name)
+    {
+        var pid = _nodes.Single(n => n.Name == name).Pid;
+        _killed[name] = NodeLaunch.Read(pid);
+        var at = Stopwatch.GetTimestamp();
+        if (!ProcStats.Signal(pid, "KILL"))
+        {
+            throw new InvalidOperationException($"kill -KILL {pid} ({name}) failed.");
+        }
+
+        return at;
+    }
+
+    /// <summary>
+    /// Starts a killed node again as it ran (output appended to its log), records its new PID where
+    /// <c>deploy/local-cluster.sh stop</c> finds it, and waits for its readiness endpoint.
+    /// </summary>
+    public async Task RestartAsync(string name, CancellationToken cancellationToken)
+    {
+        var launch = _killed[name];
+        var run = Path.Combine(ClusterState!, "run");
+        var info = new ProcessStartInfo("bash") { UseShellExecute = false, WorkingDirectory = launch.WorkingDirectory };
+        foreach (var argument in (string[])["-c", "exec \"$@\" </dev/null >>\"$BENCH_NODE_LOG\" 2>&1", name, .. launch.CommandLine])
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        info.Environment.Clear();
+        foreach (var (key, value) in launch.Environment)
+        {
+            info.Environment[key] = value;
+        }
+
+        info.Environment["BENCH_NODE_LOG"] = NodeLog(name);
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {name} again.");
+        await File.WriteAllTextAsync(Path.Combine(run, name + ".pid"), process.Id.ToString(CultureInfo.InvariantCulture) + "\n", cancellationToken);
+        _nodes[_nodes.FindIndex(n => n.Name == name)] = (name, process.Id);
+        _killed.Remove(name);
+        var url = new Uri(File.ReadAllText(Path.Combine(run, name + ".url")).Trim());
+        await WaitReadyAsync(url, cancellationToken);
+    }
 
     /// <summary>
     /// Starts <c>src/Gateway/bin/Release/net10.0/Conversations.Gateway.dll</c> with its model at <paramref name="model"/>,
@@ -152,7 +212,8 @@ public sealed class ServerUnderTest : IAsyncDisposable
         return new ServerUnderTest(
             "cluster", gateways, nodes,
             $"deploy/local-cluster.sh: {string.Join(", ", nodes.Select(n => n.Item1))} and PostgreSQL (not counted), state {state}",
-            async () => await Script("clean"));
+            async () => await Script("clean"),
+            state);
     }
 
     public async ValueTask DisposeAsync() => await _stop();
@@ -189,5 +250,27 @@ public sealed class ServerUnderTest : IAsyncDisposable
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>How a running process was started, from /proc: enough to start it again the same way.</summary>
+internal sealed record NodeLaunch(string[] CommandLine, IReadOnlyDictionary<string, string> Environment, string WorkingDirectory)
+{
+    public static NodeLaunch Read(int pid)
+    {
+        static string[] Nul(string path) => File.ReadAllText(path).Split('\0', StringSplitOptions.RemoveEmptyEntries);
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pair in Nul($"/proc/{pid}/environ"))
+        {
+            var at = pair.IndexOf('=', StringComparison.Ordinal);
+            if (at > 0)
+            {
+                environment[pair[..at]] = pair[(at + 1)..];
+            }
+        }
+
+        var directory = new DirectoryInfo($"/proc/{pid}/cwd").ResolveLinkTarget(returnFinalTarget: false)?.FullName
+            ?? throw new InvalidOperationException($"no working folder for pid {pid}");
+        return new NodeLaunch(Nul($"/proc/{pid}/cmdline"), environment, directory);
     }
 }
